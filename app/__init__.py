@@ -1,0 +1,1 @@
+"""The ECG anomaly-detection service: scores heartbeats against a trained autoencoder."""

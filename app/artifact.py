@@ -1,0 +1,170 @@
+"""The model directory format: the one contract between `training/` (writer) and `app/` (reader).
+
+A model directory holds:
+
+- `metadata.json`   : everything below (`ModelMetadata`), including the sha256 of every other file
+- `model.onnx`      : the inference form, run by onnxruntime in the service
+- `model.keras`     : the Keras model, for retraining and inspection (never loaded by the service)
+- `*.png`           : plots from the training report
+
+This module has no FastAPI and no TensorFlow in it, so both sides can import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+FORMAT_VERSION: Literal[1] = 1
+METADATA_FILE = "metadata.json"
+ONNX_FILE = "model.onnx"
+KERAS_FILE = "model.keras"
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class ArtifactError(Exception):
+    """A model directory that cannot be served: missing, corrupt or inconsistent."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MinMaxNormalisation(_Frozen):
+    """x' = (x - min) / (max - min), fitted on the training normal beats."""
+
+    method: Literal["min-max"] = "min-max"
+    min: FiniteFloat
+    max: FiniteFloat
+
+    @model_validator(mode="after")
+    def _check_range(self) -> MinMaxNormalisation:
+        if not self.max > self.min:
+            raise ValueError(f"max ({self.max}) must be greater than min ({self.min})")
+        return self
+
+
+class ThresholdRule(_Frozen):
+    """How the threshold was chosen: mean + k * std of the training normal beats' MAE."""
+
+    name: Literal["mean_plus_k_std"] = "mean_plus_k_std"
+    k: FiniteFloat
+    train_error_mean: FiniteFloat
+    train_error_std: FiniteFloat
+
+    def describe(self) -> str:
+        return f"mean + {self.k:g} * std of the training normal beats' MAE"
+
+
+class ConfusionMatrix(_Frozen):
+    """Counts with `abnormal` as the positive class."""
+
+    true_negative: int
+    false_positive: int
+    false_negative: int
+    true_positive: int
+
+
+class Metrics(_Frozen):
+    """Held-out evaluation; `abnormal` is the positive class."""
+
+    positive_class: Literal["abnormal"] = "abnormal"
+    n_test: int
+    accuracy: FiniteFloat
+    precision: FiniteFloat
+    recall: FiniteFloat
+    f1: FiniteFloat
+    roc_auc: FiniteFloat
+    confusion_matrix: ConfusionMatrix
+
+
+class TrainingRecord(_Frozen):
+    """Enough to reproduce the model: data, split, seed, hyper-parameters, library versions."""
+
+    data_sha256: str
+    data_source: str
+    n_rows: int
+    split: str
+    seed: int
+    epochs_run: int
+    hyperparameters: dict[str, float | int | str | list[int]]
+    library_versions: dict[str, str]
+
+
+class Examples(_Frozen):
+    """Swagger UI examples, derived from the model (never rows of the data set)."""
+
+    normal: list[FiniteFloat]
+    abnormal: list[FiniteFloat]
+
+
+class ModelMetadata(_Frozen):
+    format_version: Literal[1] = FORMAT_VERSION
+    model_version: str
+    created_at: str
+    input_length: Annotated[int, Field(gt=0)]
+    normalisation: MinMaxNormalisation
+    threshold: FiniteFloat
+    threshold_rule: ThresholdRule
+    error_metric: Literal["mae"] = "mae"
+    metrics: Metrics
+    training: TrainingRecord
+    examples: Examples
+    files: dict[str, str] = Field(description="file name -> sha256 of every artifact file")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ModelMetadata:
+        for name, beat in (("normal", self.examples.normal), ("abnormal", self.examples.abnormal)):
+            if len(beat) != self.input_length:
+                raise ValueError(
+                    f"examples.{name} has {len(beat)} samples, input_length is {self.input_length}"
+                )
+        if ONNX_FILE not in self.files:
+            raise ValueError(f"files does not list {ONNX_FILE}")
+        return self
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_metadata(model_dir: Path, metadata: ModelMetadata) -> None:
+    (model_dir / METADATA_FILE).write_text(metadata.model_dump_json(indent=2) + "\n")
+
+
+def read_metadata(model_dir: Path) -> ModelMetadata:
+    """Read and check `metadata.json` and the checksums of the files it lists."""
+    path = model_dir / METADATA_FILE
+    if not model_dir.is_dir():
+        raise ArtifactError(f"{model_dir}: model directory not found")
+    if not path.is_file():
+        raise ArtifactError(f"{path}: missing")
+    try:
+        metadata = ModelMetadata.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ArtifactError(f"{path}: invalid at {where}: {first['msg']}") from None
+    verify_files(model_dir, metadata)
+    return metadata
+
+
+def verify_files(model_dir: Path, metadata: ModelMetadata) -> None:
+    for name, expected in metadata.files.items():
+        path = model_dir / name
+        if not path.is_file():
+            raise ArtifactError(f"{path}: listed in {METADATA_FILE} but missing")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise ArtifactError(
+                f"{path}: sha256 {actual[:12]}... does not match {METADATA_FILE} "
+                f"({expected[:12]}...); the file was changed or corrupted"
+            )

@@ -1,0 +1,43 @@
+"""The OpenAPI document, with Swagger UI examples taken from the loaded model's metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.artifact import ModelMetadata
+
+EXAMPLE_DECIMALS = 4
+
+
+def build_openapi(app: FastAPI, metadata: ModelMetadata | None) -> dict[str, Any]:
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    if metadata is not None:
+        predict_body = schema["paths"]["/v1/predict"]["post"]["requestBody"]
+        predict_body["content"]["application/json"]["examples"] = _predict_examples(metadata)
+    return schema
+
+
+def _predict_examples(metadata: ModelMetadata) -> dict[str, Any]:
+    def beat(values: list[float]) -> list[float]:
+        return [round(value, EXAMPLE_DECIMALS) for value in values]
+
+    examples = metadata.examples
+    return {
+        "normal": {
+            "summary": "A normal beat (the model's reconstruction of a typical normal beat)",
+            "value": {"beats": [beat(examples.normal)]},
+        },
+        "abnormal": {
+            "summary": "An abnormal beat (the mean of the training abnormal beats)",
+            "value": {"beats": [beat(examples.abnormal)]},
+        },
+        "both": {
+            "summary": "Both beats in one request",
+            "value": {"beats": [beat(examples.normal), beat(examples.abnormal)]},
+        },
+    }

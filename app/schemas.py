@@ -1,0 +1,114 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.artifact import ModelMetadata
+
+# Strict: a JSON string or boolean is not a sample. Finite: NaN and Infinity are refused.
+Sample = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Beat = Annotated[list[Sample], Field(min_length=1)]
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    beats: list[Beat] = Field(
+        min_length=1,
+        description=(
+            "Heartbeats, one list of samples each, in the units of the training rows "
+            "(the service applies the model's stored normalisation)."
+        ),
+    )
+
+
+class BeatResult(BaseModel):
+    index: int = Field(description="Position of the beat in the request.")
+    reconstruction_error: float = Field(description="MAE between the beat and its reconstruction.")
+    is_anomaly: bool = Field(description="True when reconstruction_error > threshold.")
+    verdict: Literal["normal", "abnormal"]
+
+
+class PredictResponse(BaseModel):
+    model_version: str
+    threshold: float = Field(description="The threshold the verdicts were made against.")
+    results: list[BeatResult]
+
+    @classmethod
+    def from_scores(
+        cls,
+        metadata: ModelMetadata,
+        errors: npt.NDArray[np.float64],
+        is_anomaly: npt.NDArray[np.bool_],
+    ) -> PredictResponse:
+        results = [
+            BeatResult(
+                index=index,
+                reconstruction_error=error,
+                is_anomaly=flagged,
+                verdict="abnormal" if flagged else "normal",
+            )
+            for index, (error, flagged) in enumerate(
+                zip(errors.tolist(), is_anomaly.tolist(), strict=True)
+            )
+        ]
+        return cls(
+            model_version=metadata.model_version, threshold=metadata.threshold, results=results
+        )
+
+
+class ModelInfo(BaseModel):
+    model_version: str
+    created_at: str
+    input_length: int
+    threshold: float
+    threshold_rule: dict[str, Any]
+    threshold_rule_description: str
+    error_metric: str
+    normalisation: dict[str, Any]
+    metrics: dict[str, Any]
+
+    @classmethod
+    def from_metadata(cls, metadata: ModelMetadata) -> ModelInfo:
+        return cls(
+            model_version=metadata.model_version,
+            created_at=metadata.created_at,
+            input_length=metadata.input_length,
+            threshold=metadata.threshold,
+            threshold_rule=metadata.threshold_rule.model_dump(),
+            threshold_rule_description=metadata.threshold_rule.describe(),
+            error_metric=metadata.error_metric,
+            normalisation=metadata.normalisation.model_dump(),
+            metrics=metadata.metrics.model_dump(),
+        )
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "loading"]
+    model_version: str | None = None
+
+
+class ProblemItem(BaseModel):
+    location: str = Field(description="Where in the request, e.g. beats[3][17].")
+    beat: int | None = Field(default=None, description="Index of the offending beat, if any.")
+    sample: int | None = Field(default=None, description="Index of the offending sample, if any.")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, returned for every error."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemItem] = Field(default_factory=list)

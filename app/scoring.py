@@ -1,0 +1,121 @@
+"""Scoring beats with a loaded model: normalise, reconstruct, error, verdict.
+
+No FastAPI here: the service, the trainer's evaluation and the tests all score through this module,
+so a beat gets the same error and verdict wherever it is scored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from app.artifact import ONNX_FILE, ArtifactError, MinMaxNormalisation, ModelMetadata, read_metadata
+
+FloatArray = npt.NDArray[np.floating[Any]]
+
+
+class InvalidBeatsError(ValueError):
+    """Beats that cannot be scored; `problems` pairs a beat index with what is wrong with it."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"beat {index}: {message}" for index, message in problems))
+
+
+def normalise(beats: FloatArray, normalisation: MinMaxNormalisation) -> npt.NDArray[np.float32]:
+    scale = normalisation.max - normalisation.min
+    return ((beats - normalisation.min) / scale).astype(np.float32)
+
+
+def mean_absolute_error(beats: FloatArray, reconstructions: FloatArray) -> npt.NDArray[np.float64]:
+    """Per-beat MAE, accumulated in float64 so verdicts at the threshold do not depend on order."""
+    errors: npt.NDArray[np.float64] = np.mean(
+        np.abs(reconstructions - beats), axis=1, dtype=np.float64
+    )
+    return errors
+
+
+def beats_to_matrix(beats: list[list[float]], input_length: int) -> npt.NDArray[np.float32]:
+    """Stack beats into an (n, input_length) array, naming every beat of the wrong length."""
+    problems = [
+        (index, f"has {len(beat)} samples, the model expects {input_length}")
+        for index, beat in enumerate(beats)
+        if len(beat) != input_length
+    ]
+    if problems:
+        raise InvalidBeatsError(problems)
+    return np.asarray(beats, dtype=np.float32).reshape(len(beats), input_length)
+
+
+@dataclass(frozen=True)
+class Scores:
+    errors: npt.NDArray[np.float64]
+    is_anomaly: npt.NDArray[np.bool_]
+    reconstructions: npt.NDArray[np.float32]
+
+
+class Scorer:
+    """A loaded model: an ONNX Runtime session plus the metadata that says how to use it."""
+
+    def __init__(self, session: ort.InferenceSession, metadata: ModelMetadata) -> None:
+        self.session = session
+        self.metadata = metadata
+        self._input_name = session.get_inputs()[0].name
+
+    @property
+    def input_length(self) -> int:
+        return self.metadata.input_length
+
+    @property
+    def threshold(self) -> float:
+        return self.metadata.threshold
+
+    def reconstruct(self, normalised: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        outputs = self.session.run(None, {self._input_name: normalised})
+        return np.asarray(outputs[0], dtype=np.float32)
+
+    def score(self, beats: FloatArray) -> Scores:
+        """Score raw beats (training-row units); a beat is abnormal when error > threshold."""
+        normalised = normalise(beats, self.metadata.normalisation)
+        reconstructions = self.reconstruct(normalised)
+        errors = mean_absolute_error(normalised, reconstructions)
+        return Scores(errors, errors > self.threshold, reconstructions)
+
+
+def load_scorer(model_dir: Path, intra_op_threads: int = 1) -> Scorer:
+    """Load a model directory, checking it against its metadata; raises `ArtifactError`."""
+    metadata = read_metadata(model_dir)
+    session = _open_session(model_dir / ONNX_FILE, intra_op_threads)
+    _check_model_shape(session, metadata, model_dir / ONNX_FILE)
+    return Scorer(session, metadata)
+
+
+def _open_session(path: Path, intra_op_threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable models
+        raise ArtifactError(f"{path}: not a loadable ONNX model ({exc})") from None
+
+
+def _check_model_shape(session: ort.InferenceSession, metadata: ModelMetadata, path: Path) -> None:
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ArtifactError(f"{path}: expected one input and one output")
+    expected = metadata.input_length
+    for kind, shape in (("input", inputs[0].shape), ("output", outputs[0].shape)):
+        width = shape[-1] if shape else None
+        if width != expected:
+            raise ArtifactError(
+                f"{path}: model {kind} has {width} samples per beat, "
+                f"metadata.json says input_length {expected}"
+            )

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up a virtual environment with every dependency (serving, training, dev) and runs all checks:
+# ruff (lint and format), mypy on app/, hadolint on the Dockerfile, then the whole pytest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+
+export ECG_DATA_DIR=${ECG_DATA_DIR:-$PWD/../shared/data/ecg5000}
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+"$VENV/bin/mypy"
+"$VENV/bin/hadolint" Dockerfile
+"$VENV/bin/pytest" "$@"

@@ -1,0 +1,188 @@
+"""The HTTP API through the app's lifespan, on the shipped model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+
+
+def _predict_examples(client: TestClient) -> dict[str, dict]:
+    body = client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["requestBody"]
+    return body["content"]["application/json"]["examples"]
+
+
+def test_predict_returns_a_verdict_per_beat(client: TestClient) -> None:
+    examples = _predict_examples(client)
+    response = client.post("/v1/predict", json=examples["both"]["value"])
+    assert response.status_code == 200
+    body = response.json()
+    model = client.get("/v1/model").json()
+    assert body["model_version"] == model["model_version"]
+    assert body["threshold"] == model["threshold"]
+    assert [r["index"] for r in body["results"]] == [0, 1]
+    assert [r["verdict"] for r in body["results"]] == ["normal", "abnormal"]
+    assert [r["is_anomaly"] for r in body["results"]] == [False, True]
+    errors = [r["reconstruction_error"] for r in body["results"]]
+    assert errors[0] < body["threshold"] < errors[1]
+
+
+@pytest.mark.parametrize("name, verdict", [("normal", "normal"), ("abnormal", "abnormal")])
+def test_swagger_examples_run_and_give_their_verdict(
+    client: TestClient, name: str, verdict: str
+) -> None:
+    example = _predict_examples(client)[name]["value"]
+    response = client.post("/v1/predict", json=example)
+    assert response.status_code == 200
+    assert response.json()["results"][0]["verdict"] == verdict
+
+
+def test_shipped_model_meets_the_tutorial_accuracy_over_http(
+    client: TestClient, reference_test_split: tuple[np.ndarray, np.ndarray]
+) -> None:
+    beats, is_abnormal = reference_test_split
+    response = client.post("/v1/predict", json={"beats": beats.tolist()})
+    assert response.status_code == 200
+    flagged = np.array([r["is_anomaly"] for r in response.json()["results"]])
+    assert len(flagged) == 1000
+    assert np.mean(flagged == is_abnormal) >= 0.944
+
+
+def test_model_endpoint_describes_the_loaded_model(client: TestClient) -> None:
+    model = client.get("/v1/model").json()
+    assert model["input_length"] == 140
+    assert model["threshold"] > 0
+    assert model["threshold_rule"]["name"] == "mean_plus_k_std"
+    assert model["threshold_rule"]["k"] == 1
+    assert "mean + 1 * std" in model["threshold_rule_description"]
+    assert model["metrics"]["positive_class"] == "abnormal"
+    assert model["metrics"]["accuracy"] >= 0.944
+    assert model["metrics"]["n_test"] == 1000
+    assert model["created_at"]
+
+
+def test_health_and_ready_answer_once_the_model_is_loaded(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["model_version"] == client.get("/v1/model").json()["model_version"]
+
+
+def test_ready_is_503_before_the_model_is_loaded(shipped_model_dir) -> None:
+    app = create_app(Settings(model_dir=shipped_model_dir))
+    client = TestClient(app)  # no `with`: the lifespan has not run, so no model is loaded
+    assert client.get("/ready").status_code == 503
+    assert client.get("/health").status_code == 200
+    predict = client.post("/v1/predict", json={"beats": [[0.0] * 140]})
+    assert predict.status_code == 503
+
+
+def test_swagger_ui_is_served(client: TestClient) -> None:
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert "swagger-ui" in response.text
+
+
+BEAT = [0.0] * 140
+
+
+@pytest.mark.parametrize(
+    "body, status, location, message",
+    [
+        ({"beats": [BEAT, [0.0] * 139]}, 422, "beats[1]", "has 139 samples, the model expects 140"),
+        ({"beats": [BEAT, BEAT, [0.0] * 141]}, 422, "beats[2]", "has 141 samples"),
+        ({"beats": [[*BEAT[:5], "x", *BEAT[6:]]]}, 422, "beats[0][5]", "must be a number"),
+        ({"beats": [BEAT, [*BEAT[:7], None, *BEAT[8:]]]}, 422, "beats[1][7]", "got null"),
+        ({"beats": [[*BEAT[:3], True, *BEAT[4:]]]}, 422, "beats[0][3]", "got a boolean"),
+        ({"beats": [[[0.0], *BEAT[1:]]]}, 422, "beats[0][0]", "got a list"),
+        ({"beats": []}, 422, "beats", "must not be empty"),
+        ({"beats": [[]]}, 422, "beats[0]", "must not be empty"),
+        ({"beats": [0.0] * 140}, 422, "beats[0]", "must be a list"),
+        ({"beats": "0,1,2"}, 422, "beats", "must be a list"),
+        ({}, 422, "beats", "is required"),
+        ({"beats": [BEAT], "extra": 1}, 422, "extra", "is not an accepted field"),
+        ([BEAT], 422, "body", "must be a JSON object"),
+    ],
+)
+def test_predict_rejects_bad_json_with_the_place_and_the_problem(
+    client: TestClient, body: object, status: int, location: str, message: str
+) -> None:
+    response = client.post("/v1/predict", json=body)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["errors"][0]["location"] == location
+    assert message in problem["errors"][0]["message"]
+    assert location in problem["detail"]
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e999"])
+def test_predict_rejects_non_finite_numbers(client: TestClient, literal: bytes) -> None:
+    samples = b",".join([b"0.5"] * 10 + [literal] + [b"0.5"] * 129)
+    response = client.post(
+        "/v1/predict",
+        content=b'{"beats": [[' + samples + b"]]}",
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert (error["beat"], error["sample"]) == (0, 10)
+    assert "finite" in error["message"]
+
+
+def test_predict_rejects_integer_too_large_for_a_float(client: TestClient) -> None:
+    samples = ",".join(["0"] * 139 + ["1" + "0" * 400])
+    response = client.post(
+        "/v1/predict",
+        content=f'{{"beats": [[{samples}]]}}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["location"] == "beats[0][139]"
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not json", b'{"beats": [[0.1, 0.2', b"\xff\xfe\x00garbage", b"{'beats': []}"]
+)
+def test_predict_rejects_body_that_is_not_json(client: TestClient, content: bytes) -> None:
+    response = client.post(
+        "/v1/predict", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code in {400, 422}
+    assert response.json()["errors"][0]["location"] == "body"
+
+
+def test_predict_asks_for_json_when_content_type_is_not_json(client: TestClient) -> None:
+    response = client.post(
+        "/v1/predict", content=b'{"beats": [[0.0]]}', headers={"content-type": "text/plain"}
+    )
+    assert response.status_code == 415
+    assert "application/json" in response.json()["detail"]
+
+
+def test_predict_refuses_more_beats_than_the_configured_limit(shipped_model_dir) -> None:
+    app = create_app(Settings(model_dir=shipped_model_dir, max_beats=3))
+    with TestClient(app) as client:
+        assert client.post("/v1/predict", json={"beats": [BEAT] * 3}).status_code == 200
+        response = client.post("/v1/predict", json={"beats": [BEAT] * 4})
+    assert response.status_code == 413
+    assert "limit is 3" in response.json()["detail"]
+
+
+def test_problem_lists_are_capped_but_say_how_many_more(client: TestClient) -> None:
+    response = client.post("/v1/predict", json={"beats": [[0.0]] * 50})
+    problem = response.json()
+    assert response.status_code == 422
+    assert len(problem["errors"]) == 20
+    assert "and 30 more problems" in problem["detail"]
+
+
+def test_unknown_route_and_wrong_method_answer_as_problems(client: TestClient) -> None:
+    assert client.get("/v2/nothing").json()["status"] == 404
+    wrong_method = client.get("/v1/predict")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"] == "application/problem+json"

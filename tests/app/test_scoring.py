@@ -1,0 +1,100 @@
+"""Scoring without HTTP: normalisation, error, verdict, and refusing models that cannot be served."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.artifact import METADATA_FILE, ONNX_FILE, ArtifactError, MinMaxNormalisation
+from app.scoring import (
+    InvalidBeatsError,
+    beats_to_matrix,
+    load_scorer,
+    mean_absolute_error,
+    normalise,
+)
+
+
+def test_normalise_maps_stored_min_and_max_to_zero_and_one() -> None:
+    norm = MinMaxNormalisation(min=-2.0, max=6.0)
+    out = normalise(np.array([[-2.0, 2.0, 6.0]]), norm)
+    np.testing.assert_allclose(out, [[0.0, 0.5, 1.0]])
+    assert out.dtype == np.float32
+
+
+def test_mean_absolute_error_is_per_beat() -> None:
+    beats = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]], dtype=np.float32)
+    recon = np.array([[0.0, 0.5, 0.0, -0.5], [1.0, 1.0, 1.0, 1.0]], dtype=np.float32)
+    np.testing.assert_allclose(mean_absolute_error(beats, recon), [0.25, 0.0])
+
+
+def test_beats_to_matrix_names_every_beat_of_the_wrong_length() -> None:
+    with pytest.raises(InvalidBeatsError) as caught:
+        beats_to_matrix([[0.0] * 140, [0.0] * 139, [0.0] * 140, [0.0] * 141], 140)
+    assert caught.value.problems == [
+        (1, "has 139 samples, the model expects 140"),
+        (3, "has 141 samples, the model expects 140"),
+    ]
+
+
+def test_scorer_flags_beat_above_threshold_only(shipped_model_dir: Path) -> None:
+    scorer = load_scorer(shipped_model_dir)
+    examples = scorer.metadata.examples
+    scores = scorer.score(np.array([examples.normal, examples.abnormal], dtype=np.float32))
+    assert scores.errors[0] < scorer.threshold < scores.errors[1]
+    assert scores.is_anomaly.tolist() == [False, True]
+    assert scores.reconstructions.shape == (2, scorer.input_length)
+
+
+def test_shipped_model_meets_the_tutorial_accuracy_in_process(
+    shipped_model_dir: Path, reference_test_split: tuple[np.ndarray, np.ndarray]
+) -> None:
+    beats, is_abnormal = reference_test_split
+    scores = load_scorer(shipped_model_dir).score(beats)
+    assert np.mean(scores.is_anomaly == is_abnormal) >= 0.944
+
+
+def test_load_refuses_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="model directory not found"):
+        load_scorer(tmp_path / "absent")
+
+
+def test_load_refuses_missing_metadata(model_copy: Path) -> None:
+    (model_copy / METADATA_FILE).unlink()
+    with pytest.raises(ArtifactError, match="metadata.json: missing"):
+        load_scorer(model_copy)
+
+
+def test_load_refuses_onnx_file_whose_checksum_differs(model_copy: Path) -> None:
+    with (model_copy / ONNX_FILE).open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ArtifactError, match=r"model\.onnx: sha256 .* does not match"):
+        load_scorer(model_copy)
+
+
+def test_load_refuses_metadata_that_is_not_json(model_copy: Path) -> None:
+    (model_copy / METADATA_FILE).write_text("{not json")
+    with pytest.raises(ArtifactError, match="metadata.json: invalid"):
+        load_scorer(model_copy)
+
+
+def test_load_refuses_input_length_that_disagrees_with_the_model(model_copy: Path) -> None:
+    metadata = json.loads((model_copy / METADATA_FILE).read_text())
+    metadata["input_length"] = 100
+    for name in ("normal", "abnormal"):
+        metadata["examples"][name] = metadata["examples"][name][:100]
+    (model_copy / METADATA_FILE).write_text(json.dumps(metadata))
+    with pytest.raises(ArtifactError, match="model input has 140 samples per beat.*input_length 100"):
+        load_scorer(model_copy)
+
+
+def test_load_refuses_threshold_that_is_not_finite(model_copy: Path) -> None:
+    text = (model_copy / METADATA_FILE).read_text()
+    metadata = json.loads(text)
+    metadata["threshold"] = "NaN"
+    (model_copy / METADATA_FILE).write_text(json.dumps(metadata))
+    with pytest.raises(ArtifactError, match="invalid at threshold"):
+        load_scorer(model_copy)
