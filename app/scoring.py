@@ -32,6 +32,12 @@ def normalise(beats: FloatArray, normalisation: MinMaxNormalisation) -> npt.NDAr
     return ((beats - normalisation.min) / scale).astype(np.float32)
 
 
+def denormalise(values: FloatArray, normalisation: MinMaxNormalisation) -> npt.NDArray[np.float32]:
+    """The inverse of `normalise`: back to the units of the training rows."""
+    scale = normalisation.max - normalisation.min
+    return (values * scale + normalisation.min).astype(np.float32)
+
+
 def mean_absolute_error(beats: FloatArray, reconstructions: FloatArray) -> npt.NDArray[np.float64]:
     """Per-beat MAE, accumulated in float64 so verdicts at the threshold do not depend on order."""
     errors: npt.NDArray[np.float64] = np.mean(

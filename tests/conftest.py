@@ -15,11 +15,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The real ECG5000 files: `ECG_DATA_DIR`, by default `../shared/data/ecg5000`."""
-    path = Path(os.environ.get("ECG_DATA_DIR", REPO_ROOT.parent / "shared" / "data" / "ecg5000"))
+    """The real ECG5000 files: `ECG_DATA_DIR` (relative to the repository root), by default
+    `../shared/data/ecg5000`. They are read in place, never copied into the repository."""
+    path = REPO_ROOT / Path(os.environ.get("ECG_DATA_DIR", "../shared/data/ecg5000")).expanduser()
     if not (path / "ecg5000.csv").is_file():
-        pytest.fail(f"ECG5000 not found in {path}; set ECG_DATA_DIR")
-    return path
+        pytest.fail(f"ECG5000 data not found in {path}; set ECG_DATA_DIR to its directory")
+    return path.resolve()
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +35,5 @@ def reference_test_split(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
     table = np.loadtxt(data_dir / "ecg5000.csv", delimiter=",", dtype=np.float32)
     beats, labels = table[:, :-1], table[:, -1].astype(int)
-    _, test_beats, _, test_labels = train_test_split(
-        beats, labels, test_size=0.2, random_state=21
-    )
+    _, test_beats, _, test_labels = train_test_split(beats, labels, test_size=0.2, random_state=21)
     return test_beats, test_labels == 0

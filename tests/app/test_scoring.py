@@ -1,4 +1,4 @@
-"""Scoring without HTTP: normalisation, error, verdict, and refusing models that cannot be served."""
+"""Scoring without HTTP: normalisation, error, verdict; refusing models that cannot be served."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_load_refuses_missing_directory(tmp_path: Path) -> None:
 
 def test_load_refuses_missing_metadata(model_copy: Path) -> None:
     (model_copy / METADATA_FILE).unlink()
-    with pytest.raises(ArtifactError, match="metadata.json: missing"):
+    with pytest.raises(ArtifactError, match=r"metadata\.json: missing"):
         load_scorer(model_copy)
 
 
@@ -77,7 +77,7 @@ def test_load_refuses_onnx_file_whose_checksum_differs(model_copy: Path) -> None
 
 def test_load_refuses_metadata_that_is_not_json(model_copy: Path) -> None:
     (model_copy / METADATA_FILE).write_text("{not json")
-    with pytest.raises(ArtifactError, match="metadata.json: invalid"):
+    with pytest.raises(ArtifactError, match=r"metadata\.json: invalid"):
         load_scorer(model_copy)
 
 
@@ -87,7 +87,9 @@ def test_load_refuses_input_length_that_disagrees_with_the_model(model_copy: Pat
     for name in ("normal", "abnormal"):
         metadata["examples"][name] = metadata["examples"][name][:100]
     (model_copy / METADATA_FILE).write_text(json.dumps(metadata))
-    with pytest.raises(ArtifactError, match="model input has 140 samples per beat.*input_length 100"):
+    with pytest.raises(
+        ArtifactError, match=r"model input has 140 samples per beat.*input_length 100"
+    ):
         load_scorer(model_copy)
 
 

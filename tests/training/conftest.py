@@ -1,0 +1,121 @@
+"""Fixtures for the trainer's tests: the shared real data, and synthetic beats made on the spot.
+
+The real ECG5000 files are never copied into the repository: they are read from the top-level
+`data_dir` fixture (`ECG_DATA_DIR`).
+Synthetic beats are sine-based shapes, not data rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.config import TrainConfig
+from training.data import Dataset
+from training.train import TrainingResult, train
+
+N_SAMPLES = 140
+
+Beats = tuple[np.ndarray, np.ndarray]
+
+
+@pytest.fixture(scope="session")
+def ecg_csv(data_dir: Path) -> Path:
+    return data_dir / "ecg5000.csv"
+
+
+@pytest.fixture(scope="session")
+def ucr_train_txt(data_dir: Path) -> Path:
+    return data_dir / "ECG5000_TRAIN.txt"
+
+
+def synthetic_beats(n_normal: int, n_abnormal: int, seed: int = 0) -> Beats:
+    """Normal: a noisy sine period; abnormal: a noisy faster square wave. Shuffled together."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.0, 1.0, N_SAMPLES)
+    normal = np.sin(2 * np.pi * t) * rng.uniform(0.9, 1.1, (n_normal, 1))
+    abnormal = np.sign(np.sin(6 * np.pi * t)) * rng.uniform(0.9, 1.1, (n_abnormal, 1))
+    beats = np.vstack([normal, abnormal]) + rng.normal(
+        0.0, 0.05, (n_normal + n_abnormal, N_SAMPLES)
+    )
+    is_normal = np.arange(n_normal + n_abnormal) < n_normal
+    order = rng.permutation(len(beats))
+    return beats[order].astype(np.float32), is_normal[order]
+
+
+def write_csv(path: Path, beats: np.ndarray, is_normal: np.ndarray) -> Path:
+    lines = (
+        ",".join(f"{value:.6f}" for value in beat) + f",{int(normal)}"
+        for beat, normal in zip(beats, is_normal, strict=True)
+    )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_ucr(path: Path, beats: np.ndarray, classes: np.ndarray) -> Path:
+    lines = (
+        f"  {float(label):.7e}" + "".join(f"  {value:.7e}" for value in beat)
+        for beat, label in zip(beats, classes, strict=True)
+    )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class BeatFiles:
+    """Writes data files of synthetic beats into a test's temporary directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def csv(
+        self, n_normal: int = 30, n_abnormal: int = 10, name: str = "beats.csv", *, seed: int = 0
+    ) -> Path:
+        return write_csv(self.directory / name, *synthetic_beats(n_normal, n_abnormal, seed))
+
+    def ucr(self, classes: list[int], name: str = "beats.txt") -> Path:
+        beats, _ = synthetic_beats(len(classes), 0)
+        return write_ucr(self.directory / name, beats, np.asarray(classes))
+
+    def text(self, text: str, name: str = "beats.csv") -> Path:
+        path = self.directory / name
+        path.write_text(text)
+        return path
+
+    @staticmethod
+    def replace_cell(path: Path, row: int, column: int, text: str) -> Path:
+        """Overwrite one cell (1-based row and column) of a comma-separated file in place."""
+        lines = path.read_text().splitlines()
+        cells = lines[row - 1].split(",")
+        cells[column - 1] = text
+        lines[row - 1] = ",".join(cells)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+
+@pytest.fixture
+def beat_files(tmp_path: Path) -> BeatFiles:
+    return BeatFiles(tmp_path)
+
+
+def synthetic_dataset(n_normal: int = 240, n_abnormal: int = 120, seed: int = 0) -> Dataset:
+    beats, is_normal = synthetic_beats(n_normal, n_abnormal, seed)
+    return Dataset(beats, is_normal, sha256="0" * 64, source="synthetic", layout="csv")
+
+
+@pytest.fixture(name="synthetic_dataset", scope="session")
+def synthetic_dataset_factory() -> Callable[..., Dataset]:
+    return synthetic_dataset
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> TrainConfig:
+    return TrainConfig(epochs=30, batch_size=32, patience=5, seed=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_result(tiny_config: TrainConfig) -> TrainingResult:
+    """A small model trained in a few seconds on synthetic beats, shared by the cheap tests."""
+    return train(synthetic_dataset(), tiny_config)

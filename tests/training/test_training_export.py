@@ -1,0 +1,148 @@
+"""Exporting the model directory: what it holds, and that it appears atomically or not at all."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from app.artifact import KERAS_FILE, METADATA_FILE, ONNX_FILE, Metrics, read_metadata
+from training import export
+from training.atomic import ExportError, atomic_directory
+from training.evaluate import evaluate
+from training.export import export_model
+from training.train import TrainingResult
+
+PNG_FILES = {"loss.png", "error_histogram.png", "roc.png", "reconstructions.png"}
+
+
+@pytest.fixture(scope="module")
+def tiny_metrics(tiny_result: TrainingResult) -> Metrics:
+    split = tiny_result.split
+    return evaluate(tiny_result.test_errors, ~split.test_is_normal, tiny_result.threshold)
+
+
+@pytest.fixture(scope="module")
+def exported(
+    tiny_result: TrainingResult, tiny_metrics: Metrics, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    target = tmp_path_factory.mktemp("export") / "model"
+    export_model(
+        tiny_result, tiny_metrics, target, created_at=datetime(2025, 3, 4, 5, 6, tzinfo=UTC)
+    )
+    return target
+
+
+def entries(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+def test_export_writes_a_directory_the_service_reader_accepts(exported: Path) -> None:
+    metadata = read_metadata(exported)
+    assert set(entries(exported)) == {METADATA_FILE, ONNX_FILE, KERAS_FILE, *PNG_FILES}
+    assert set(metadata.files) == {ONNX_FILE, KERAS_FILE, *PNG_FILES}
+    assert metadata.input_length == 140
+
+
+def test_export_records_version_time_and_library_versions(exported: Path) -> None:
+    metadata = read_metadata(exported)
+    onnx_sha = metadata.files[ONNX_FILE]
+    assert metadata.model_version == f"ecg5000-dae-20250304-{onnx_sha[:8]}"
+    assert re.fullmatch(r"ecg5000-dae-\d{8}-[0-9a-f]{8}", metadata.model_version)
+    assert metadata.created_at == "2025-03-04T05:06:00+00:00"
+    assert set(metadata.training.library_versions) == {
+        "python", "tensorflow", "keras", "numpy", "scikit-learn", "onnx", "tf2onnx",
+    }  # fmt: skip
+    assert metadata.training.hyperparameters["hidden_units"] == [128, 64, 32]
+
+
+def test_export_writes_png_plots(exported: Path) -> None:
+    for name in PNG_FILES:
+        assert (exported / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
+
+
+def test_atomic_directory_appears_only_when_the_block_succeeds(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    with pytest.raises(RuntimeError), atomic_directory(target) as staging:
+        (staging / METADATA_FILE).write_text("{}")
+        raise RuntimeError("boom")
+    assert entries(tmp_path) == []
+    with atomic_directory(target) as staging:
+        (staging / METADATA_FILE).write_text("new")
+        assert not target.exists()
+    assert (target / METADATA_FILE).read_text() == "new"
+    assert entries(tmp_path) == ["model"]
+
+
+def test_atomic_directory_replaces_an_existing_model_and_removes_the_old_one(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / METADATA_FILE).write_text("old")
+    (target / "stale.png").write_text("old plot")
+    with atomic_directory(target) as staging:
+        (staging / METADATA_FILE).write_text("new")
+        assert (target / METADATA_FILE).read_text() == "old"
+    assert entries(target) == [METADATA_FILE]
+    assert (target / METADATA_FILE).read_text() == "new"
+    assert entries(tmp_path) == ["model"]
+
+
+def test_failure_mid_export_leaves_no_target_directory(
+    tiny_result: TrainingResult,
+    tiny_metrics: Metrics,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken_onnx_export(*args: object) -> None:
+        raise RuntimeError("simulated failure while writing model.onnx")
+
+    monkeypatch.setattr(export, "export_onnx", broken_onnx_export)
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        export_model(tiny_result, tiny_metrics, tmp_path / "model")
+    assert entries(tmp_path) == []
+
+
+def test_failure_mid_export_leaves_the_previous_model_intact(
+    tiny_result: TrainingResult,
+    tiny_metrics: Metrics,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = tmp_path / "model"
+    export_model(tiny_result, tiny_metrics, target)
+    before = {name: (target / name).read_bytes() for name in entries(target)}
+
+    def broken_plots(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "save_report_plots", broken_plots)
+    with pytest.raises(OSError, match="No space left"):
+        export_model(tiny_result, tiny_metrics, target)
+    assert {name: (target / name).read_bytes() for name in entries(target)} == before
+    assert entries(tmp_path) == ["model"]
+    read_metadata(target)
+
+
+def test_export_refuses_to_replace_a_directory_that_is_not_a_model(
+    tiny_result: TrainingResult, tiny_metrics: Metrics, tmp_path: Path
+) -> None:
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(ExportError, match="not a model directory"):
+        export_model(tiny_result, tiny_metrics, precious)
+    assert entries(precious) == ["thesis.tex"]
+    assert entries(tmp_path) == ["notes"]
+
+
+def test_export_refuses_a_target_that_is_a_file(
+    tiny_result: TrainingResult, tiny_metrics: Metrics, tmp_path: Path
+) -> None:
+    target = tmp_path / "model"
+    target.write_text("not a directory")
+    with pytest.raises(ExportError, match="not a directory"):
+        export_model(tiny_result, tiny_metrics, target)

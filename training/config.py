@@ -1,0 +1,36 @@
+"""Training settings and their defaults, in one place (light: no TensorFlow import).
+
+To change the shipped architecture, edit the defaults of `ModelConfig` and retrain; the CLI's
+options and `--help` pick the new defaults up from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the dense autoencoder (the decoder mirrors the encoder)."""
+
+    hidden_units: tuple[int, ...] = (128, 64, 32)
+    activation: str = "relu"
+    dropout: float = 0.0
+    input_noise: float = 0.0
+    learning_rate: float = 1e-3
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The reference protocol's fixed split plus the optimisation and threshold knobs."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 200
+    batch_size: int = 64
+    seed: int = 42
+    threshold_k: float = 1.0
+    validation_fraction: float = 0.1
+    patience: int = 10
+    # TensorFlow's tutorial split; changing it makes results incomparable with the tutorial.
+    test_size: float = 0.2
+    split_random_state: int = 21

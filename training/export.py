@@ -1,0 +1,153 @@
+"""Writing the model directory that `app/` serves: weights, ONNX, plots and `metadata.json`.
+
+The directory is built beside the target, checked with the service's own reader, then renamed
+into place (`training.atomic`), so a failure leaves the previous model as it was.
+"""
+
+from __future__ import annotations
+
+import platform
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+import onnx
+import sklearn
+import tensorflow as tf
+import tf2onnx
+
+from app.artifact import (
+    KERAS_FILE,
+    METADATA_FILE,
+    ONNX_FILE,
+    Metrics,
+    ModelMetadata,
+    TrainingRecord,
+    file_sha256,
+    read_metadata,
+    write_metadata,
+)
+from training.atomic import atomic_directory
+from training.plots import save_report_plots
+from training.train import TrainingResult
+
+MODEL_NAME = "ecg5000-dae"
+
+
+def export_model(
+    result: TrainingResult, metrics: Metrics, target: Path, created_at: datetime | None = None
+) -> ModelMetadata:
+    """Write `model.keras`, `model.onnx`, the plots and `metadata.json` to `target`."""
+    created_at = created_at or datetime.now(UTC)
+    with atomic_directory(target) as staging:
+        result.model.save(staging / KERAS_FILE)
+        export_onnx(result.model, staging / ONNX_FILE)
+        save_report_plots(result, metrics.roc_auc, staging)
+        metadata = build_metadata(result, metrics, staging, created_at)
+        write_metadata(staging, metadata)
+        read_metadata(staging)  # the service's own check, before anything is replaced
+    return metadata
+
+
+def export_onnx(model: keras.Model, path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probing numpy's removed aliases
+        model.export(str(path), format="onnx", verbose=False)
+    _drop_export_counters(path)
+
+
+def _drop_export_counters(path: Path) -> None:
+    """Replace the names tf2onnx numbers with process-wide counters by fixed ones.
+
+    With the counters (`unk__6` for the batch dimension, `__inference___call___3502` in the doc
+    string), the same weights exported twice in one process gave different bytes, hence a
+    different sha256 and model version.
+    """
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    graph.doc_string = "dense ECG autoencoder: normalised beats -> reconstructions"
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        first = value.type.tensor_type.shape.dim[0]
+        if first.dim_param:
+            first.dim_param = "batch"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def build_metadata(
+    result: TrainingResult, metrics: Metrics, directory: Path, created_at: datetime
+) -> ModelMetadata:
+    files = {
+        path.name: file_sha256(path)
+        for path in sorted(directory.iterdir())
+        if path.is_file() and path.name != METADATA_FILE
+    }
+    return ModelMetadata(
+        model_version=model_version(created_at, files[ONNX_FILE]),
+        created_at=created_at.astimezone(UTC).isoformat(timespec="seconds"),
+        input_length=int(result.dataset.beats.shape[1]),
+        normalisation=result.normalisation,
+        threshold=result.threshold,
+        threshold_rule=result.threshold_rule,
+        metrics=metrics,
+        training=training_record(result),
+        examples=result.examples,
+        files=files,
+    )
+
+
+def model_version(created_at: datetime, onnx_sha256: str) -> str:
+    """Readable and unique: `ecg5000-dae-20250101-1a2b3c4d` (UTC date, ONNX file's sha256)."""
+    return f"{MODEL_NAME}-{created_at.astimezone(UTC):%Y%m%d}-{onnx_sha256[:8]}"
+
+
+def training_record(result: TrainingResult) -> TrainingRecord:
+    config = result.config
+    return TrainingRecord(
+        data_sha256=result.dataset.sha256,
+        data_source=result.dataset.source,
+        n_rows=result.dataset.n_rows,
+        split=(
+            f"sklearn train_test_split(test_size={config.test_size:g}, "
+            f"random_state={config.split_random_state}, unstratified) over all rows; "
+            "normalisation, model and threshold fitted on the training part's normal beats, "
+            f"{config.validation_fraction:g} of them held out for early stopping"
+        ),
+        seed=config.seed,
+        epochs_run=result.epochs_run,
+        hyperparameters=hyperparameters(result),
+        library_versions=library_versions(),
+    )
+
+
+def hyperparameters(result: TrainingResult) -> dict[str, float | int | str | list[int]]:
+    config = result.config
+    return {
+        "hidden_units": list(config.model.hidden_units),
+        "activation": config.model.activation,
+        "dropout": config.model.dropout,
+        "input_noise": config.model.input_noise,
+        "learning_rate": config.model.learning_rate,
+        "optimizer": "adam",
+        "loss": "mae",
+        "batch_size": config.batch_size,
+        "max_epochs": config.epochs,
+        "patience": config.patience,
+        "best_epoch": result.best_epoch,
+        "validation_fraction": config.validation_fraction,
+        "threshold_k": config.threshold_k,
+    }
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "onnx": onnx.__version__,
+        "tf2onnx": tf2onnx.__version__,
+    }
