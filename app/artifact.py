@@ -48,16 +48,84 @@ class MinMaxNormalisation(_Frozen):
         return self
 
 
-class ThresholdRule(_Frozen):
-    """How the threshold was chosen: mean + k * std of the training normal beats' MAE."""
+class TrainingErrors(_Frozen):
+    """The MAE of the training normal beats: what every threshold rule starts from.
+
+    Kept so that a client can ask for another operating point (mean + k * std) without retraining.
+    """
+
+    n: Annotated[int, Field(gt=0)]
+    mean: FiniteFloat
+    std: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    percentiles: dict[str, FiniteFloat] = Field(
+        description='percentile (as text, e.g. "99") -> error at that percentile'
+    )
+
+    def mean_plus_k_std(self, k: float) -> float:
+        return self.mean + k * self.std
+
+
+class MeanPlusKStd(_Frozen):
+    """threshold = mean + k * std of the training normal beats' MAE (the tutorial's rule, k = 1)."""
 
     name: Literal["mean_plus_k_std"] = "mean_plus_k_std"
     k: FiniteFloat
-    train_error_mean: FiniteFloat
-    train_error_std: FiniteFloat
 
     def describe(self) -> str:
         return f"mean + {self.k:g} * std of the training normal beats' MAE"
+
+
+class Percentile(_Frozen):
+    """threshold = the given percentile of the training normal beats' MAE."""
+
+    name: Literal["percentile"] = "percentile"
+    percentile: Annotated[float, Field(gt=0, le=100)]
+
+    def describe(self) -> str:
+        return f"{self.percentile:g}th percentile of the training normal beats' MAE"
+
+
+class CalibrationResult(_Frozen):
+    """What the calibrated threshold achieves on the labelled calibration slice."""
+
+    precision: FiniteFloat
+    recall: FiniteFloat
+    f1: FiniteFloat
+    false_alarm_rate: FiniteFloat
+    accuracy: FiniteFloat
+
+
+class Calibrated(_Frozen):
+    """threshold chosen on a labelled calibration slice of the training part (never the test split).
+
+    objective `max_f1` maximises F1; `false_alarm_rate` takes the lowest threshold whose false-alarm
+    rate (normal beats flagged abnormal) on the slice is at most `target_false_alarm_rate`.
+    """
+
+    name: Literal["calibrated"] = "calibrated"
+    objective: Literal["max_f1", "false_alarm_rate"]
+    target_false_alarm_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    n_normal: Annotated[int, Field(gt=0)]
+    n_abnormal: Annotated[int, Field(gt=0)]
+    achieved: CalibrationResult
+
+    @model_validator(mode="after")
+    def _check_target(self) -> Calibrated:
+        if (self.objective == "false_alarm_rate") != (self.target_false_alarm_rate is not None):
+            raise ValueError("target_false_alarm_rate goes with objective false_alarm_rate only")
+        return self
+
+    def describe(self) -> str:
+        slice_ = f"{self.n_normal} normal and {self.n_abnormal} abnormal calibration beats"
+        if self.objective == "max_f1":
+            return f"calibrated to maximise F1 on {slice_}"
+        return (
+            f"calibrated for a false-alarm rate of at most {self.target_false_alarm_rate:g} "
+            f"on {slice_}"
+        )
+
+
+ThresholdRule = Annotated[MeanPlusKStd | Percentile | Calibrated, Field(discriminator="name")]
 
 
 class ConfusionMatrix(_Frozen):
@@ -110,6 +178,7 @@ class ModelMetadata(_Frozen):
     normalisation: MinMaxNormalisation
     threshold: FiniteFloat
     threshold_rule: ThresholdRule
+    training_errors: TrainingErrors
     error_metric: Literal["mae"] = "mae"
     metrics: Metrics
     training: TrainingRecord

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from app.schemas import Problem, ProblemItem
-from app.scoring import InvalidBeatsError
+from app.scoring import InvalidBeatsError, InvalidOperatingPointError
 
 PROBLEM_JSON = "application/problem+json"
 MAX_LISTED_PROBLEMS = 20
@@ -43,6 +43,7 @@ def problem_response(status: int, title: str, items: Sequence[ProblemItem] = ())
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidBeatsError, _on_invalid_beats)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidOperatingPointError, _on_invalid_operating_point)  # type: ignore[arg-type]
     app.add_exception_handler(TooManyBeatsError, _on_too_many_beats)  # type: ignore[arg-type]
     app.add_exception_handler(ModelNotReadyError, _on_not_ready)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _on_http_exception)  # type: ignore[arg-type]
@@ -70,6 +71,11 @@ async def _on_invalid_beats(_: Request, exc: InvalidBeatsError) -> JSONResponse:
         for index, message in exc.problems
     ]
     return problem_response(422, "Invalid beats", items)
+
+
+async def _on_invalid_operating_point(_: Request, exc: InvalidOperatingPointError) -> JSONResponse:
+    item = ProblemItem(location="query", message=str(exc))
+    return problem_response(422, "Invalid operating point", [item])
 
 
 async def _on_too_many_beats(_: Request, exc: TooManyBeatsError) -> JSONResponse:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.config import Settings
 from app.errors import ModelNotReadyError, TooManyBeatsError
 from app.schemas import Health, ModelInfo, PredictRequest, PredictResponse, Problem, Readiness
-from app.scoring import Scorer, beats_to_matrix
+from app.scoring import Scorer, beats_to_matrix, operating_point
 
 router = APIRouter()
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -31,17 +31,40 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+K_HELP = (
+    "Another operating point: threshold = mean + k * std of the training normal beats' error "
+    "(see training_errors in /v1/model). Higher k: fewer alarms."
+)
+THRESHOLD_HELP = "Another operating point: this reconstruction-error threshold."
+EXPLAIN_HELP = "Also return each beat's reconstruction and per-sample error."
+
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-@router.post("/v1/predict", response_model=PredictResponse, responses=PROBLEMS, tags=["scoring"])
-def predict(body: PredictRequest, scorer: ScorerDep, settings: SettingsDep) -> PredictResponse:
+@router.post(
+    "/v1/predict",
+    response_model=PredictResponse,
+    response_model_exclude_none=True,
+    responses=PROBLEMS,
+    tags=["scoring"],
+)
+def predict(
+    body: PredictRequest,
+    scorer: ScorerDep,
+    settings: SettingsDep,
+    k: Annotated[float | None, Query(ge=0, le=100, allow_inf_nan=False, description=K_HELP)] = None,
+    threshold: Annotated[
+        float | None, Query(gt=0, allow_inf_nan=False, description=THRESHOLD_HELP)
+    ] = None,
+    explain: Annotated[bool, Query(description=EXPLAIN_HELP)] = False,
+) -> PredictResponse:
     """Score each beat: its reconstruction error (MAE) and a verdict against the threshold."""
     if len(body.beats) > settings.max_beats:
         raise TooManyBeatsError(len(body.beats), settings.max_beats)
+    point = operating_point(scorer.metadata, k=k, threshold=threshold)
     scores = scorer.score(beats_to_matrix(body.beats, scorer.input_length))
-    return PredictResponse.from_scores(scorer.metadata, scores.errors, scores.is_anomaly)
+    return PredictResponse.from_scores(scorer.metadata, scores, point, explain)
 
 
 @router.get("/v1/model", response_model=ModelInfo, tags=["model"])

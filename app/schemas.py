@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.artifact import ModelMetadata
+from app.scoring import OperatingPoint, Scores, denormalise
 
 # Strict: a JSON string or boolean is not a sample. Finite: NaN and Infinity are refused.
 Sample = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -29,23 +28,34 @@ class PredictRequest(BaseModel):
 
 class BeatResult(BaseModel):
     index: int = Field(description="Position of the beat in the request.")
-    reconstruction_error: float = Field(description="MAE between the beat and its reconstruction.")
+    reconstruction_error: float = Field(
+        description="MAE between the normalised beat and its reconstruction."
+    )
     is_anomaly: bool = Field(description="True when reconstruction_error > threshold.")
     verdict: Literal["normal", "abnormal"]
+    reconstruction: list[float] | None = Field(
+        default=None,
+        description="With explain=true: the model's reconstruction, in the units of the beat.",
+    )
+    sample_errors: list[float] | None = Field(
+        default=None,
+        description="With explain=true: absolute error per sample (normalised units); "
+        "their mean is reconstruction_error.",
+    )
 
 
 class PredictResponse(BaseModel):
     model_version: str
     threshold: float = Field(description="The threshold the verdicts were made against.")
+    threshold_rule: str = Field(description="How that threshold was chosen.")
     results: list[BeatResult]
 
     @classmethod
     def from_scores(
-        cls,
-        metadata: ModelMetadata,
-        errors: npt.NDArray[np.float64],
-        is_anomaly: npt.NDArray[np.bool_],
+        cls, metadata: ModelMetadata, scores: Scores, point: OperatingPoint, explain: bool
     ) -> PredictResponse:
+        errors = scores.errors.tolist()
+        flags = scores.is_anomaly(point.threshold).tolist()
         results = [
             BeatResult(
                 index=index,
@@ -53,13 +63,24 @@ class PredictResponse(BaseModel):
                 is_anomaly=flagged,
                 verdict="abnormal" if flagged else "normal",
             )
-            for index, (error, flagged) in enumerate(
-                zip(errors.tolist(), is_anomaly.tolist(), strict=True)
-            )
+            for index, (error, flagged) in enumerate(zip(errors, flags, strict=True))
         ]
+        if explain:
+            _add_explanations(results, metadata, scores)
         return cls(
-            model_version=metadata.model_version, threshold=metadata.threshold, results=results
+            model_version=metadata.model_version,
+            threshold=point.threshold,
+            threshold_rule=point.rule,
+            results=results,
         )
+
+
+def _add_explanations(results: list[BeatResult], metadata: ModelMetadata, scores: Scores) -> None:
+    reconstructions = denormalise(scores.reconstructions, metadata.normalisation).tolist()
+    sample_errors = scores.sample_errors().tolist()
+    for result, reconstruction, errors in zip(results, reconstructions, sample_errors, strict=True):
+        result.reconstruction = reconstruction
+        result.sample_errors = errors
 
 
 class ModelInfo(BaseModel):
@@ -71,6 +92,10 @@ class ModelInfo(BaseModel):
     threshold_rule_description: str
     error_metric: str
     normalisation: dict[str, Any]
+    training_errors: dict[str, Any] = Field(
+        description="MAE of the training normal beats (mean, std, percentiles): the basis for "
+        "choosing another operating point with the k query parameter of /v1/predict."
+    )
     metrics: dict[str, Any]
 
     @classmethod
@@ -84,6 +109,7 @@ class ModelInfo(BaseModel):
             threshold_rule_description=metadata.threshold_rule.describe(),
             error_metric=metadata.error_metric,
             normalisation=metadata.normalisation.model_dump(),
+            training_errors=metadata.training_errors.model_dump(),
             metrics=metadata.metrics.model_dump(),
         )
 

@@ -58,11 +58,48 @@ def beats_to_matrix(beats: list[list[float]], input_length: int) -> npt.NDArray[
     return np.asarray(beats, dtype=np.float32).reshape(len(beats), input_length)
 
 
+class InvalidOperatingPointError(ValueError):
+    """A per-request threshold that cannot be applied."""
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The threshold verdicts are made against, and how it was chosen."""
+
+    threshold: float
+    rule: str
+
+
+def operating_point(
+    metadata: ModelMetadata, k: float | None = None, threshold: float | None = None
+) -> OperatingPoint:
+    """The model's own threshold, or one a client asks for: mean + k * std, or a given value."""
+    if k is not None and threshold is not None:
+        raise InvalidOperatingPointError("give either k or threshold, not both")
+    if k is not None:
+        rule = f"mean + {k:g} * std of the training normal beats' MAE (requested)"
+        return OperatingPoint(metadata.training_errors.mean_plus_k_std(k), rule)
+    if threshold is not None:
+        return OperatingPoint(threshold, "threshold given in the request")
+    return OperatingPoint(metadata.threshold, metadata.threshold_rule.describe())
+
+
 @dataclass(frozen=True)
 class Scores:
+    """Per-beat errors, plus what an explanation needs (all in normalised units)."""
+
     errors: npt.NDArray[np.float64]
-    is_anomaly: npt.NDArray[np.bool_]
+    normalised: npt.NDArray[np.float32]
     reconstructions: npt.NDArray[np.float32]
+
+    def is_anomaly(self, threshold: float) -> npt.NDArray[np.bool_]:
+        flagged: npt.NDArray[np.bool_] = self.errors > threshold
+        return flagged
+
+    def sample_errors(self) -> npt.NDArray[np.float32]:
+        """Per-sample absolute error; its mean over a beat is the beat's error."""
+        errors: npt.NDArray[np.float32] = np.abs(self.reconstructions - self.normalised)
+        return errors
 
 
 class Scorer:
@@ -89,8 +126,7 @@ class Scorer:
         """Score raw beats (training-row units); a beat is abnormal when error > threshold."""
         normalised = normalise(beats, self.metadata.normalisation)
         reconstructions = self.reconstruct(normalised)
-        errors = mean_absolute_error(normalised, reconstructions)
-        return Scores(errors, errors > self.threshold, reconstructions)
+        return Scores(mean_absolute_error(normalised, reconstructions), normalised, reconstructions)
 
 
 def load_scorer(model_dir: Path, intra_op_threads: int = 1) -> Scorer:

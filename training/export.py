@@ -91,6 +91,7 @@ def build_metadata(
         normalisation=result.normalisation,
         threshold=result.threshold,
         threshold_rule=result.threshold_rule,
+        training_errors=result.training_errors,
         metrics=metrics,
         training=training_record(result),
         examples=result.examples,

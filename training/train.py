@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
-from app.artifact import Examples, MinMaxNormalisation, ThresholdRule
+from app.artifact import Examples, MeanPlusKStd, MinMaxNormalisation, ThresholdRule, TrainingErrors
 from app.scoring import denormalise, mean_absolute_error, normalise
 from training.config import TrainConfig
 from training.data import Dataset
@@ -52,6 +52,7 @@ class TrainingResult:
     normalisation: MinMaxNormalisation
     threshold: float
     threshold_rule: ThresholdRule
+    training_errors: TrainingErrors
     history: dict[str, list[float]]
     epochs_run: int
     best_epoch: int
@@ -93,11 +94,20 @@ def reconstruction_errors(model: keras.Model, normalised: np.ndarray) -> np.ndar
     return mean_absolute_error(normalised, reconstruct(model, normalised))
 
 
-def threshold_from_errors(errors: np.ndarray, k: float) -> tuple[float, ThresholdRule]:
-    rule = ThresholdRule(
-        k=k, train_error_mean=float(np.mean(errors)), train_error_std=float(np.std(errors))
+REPORTED_PERCENTILES = (50, 90, 95, 97.5, 99, 99.5, 100)
+
+
+def summarise_errors(errors: np.ndarray) -> TrainingErrors:
+    return TrainingErrors(
+        n=len(errors),
+        mean=float(np.mean(errors)),
+        std=float(np.std(errors)),
+        percentiles={f"{p:g}": float(np.percentile(errors, p)) for p in REPORTED_PERCENTILES},
     )
-    return rule.train_error_mean + k * rule.train_error_std, rule
+
+
+def threshold_from_errors(errors: np.ndarray, k: float) -> tuple[float, MeanPlusKStd]:
+    return summarise_errors(errors).mean_plus_k_std(k), MeanPlusKStd(k=k)
 
 
 def hold_out(beats: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -158,6 +168,7 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
         normalisation=norm,
         threshold=threshold,
         threshold_rule=rule,
+        training_errors=summarise_errors(train_errors),
         history=history,
         epochs_run=len(history["loss"]),
         best_epoch=best_epoch,

@@ -51,6 +51,73 @@ def test_shipped_model_meets_the_tutorial_accuracy_over_http(
     assert np.mean(flagged == is_abnormal) >= 0.944
 
 
+def test_predict_applies_a_requested_k_and_says_so(client: TestClient) -> None:
+    examples = _predict_examples(client)
+    model = client.get("/v1/model").json()
+    stats = model["training_errors"]
+    abnormal_error = client.post("/v1/predict", json=examples["abnormal"]["value"]).json()
+    abnormal_error = abnormal_error["results"][0]["reconstruction_error"]
+    k_above = (abnormal_error - stats["mean"]) / stats["std"] + 1  # puts the abnormal example below
+    response = client.post(f"/v1/predict?k={k_above}", json=examples["abnormal"]["value"])
+    body = response.json()
+    assert response.status_code == 200
+    assert body["threshold"] == pytest.approx(stats["mean"] + k_above * stats["std"])
+    assert body["threshold"] != model["threshold"]
+    assert f"mean + {k_above:g} * std" in body["threshold_rule"]
+    assert body["results"][0]["verdict"] == "normal"
+
+
+def test_predict_applies_a_requested_threshold(client: TestClient) -> None:
+    normal = _predict_examples(client)["normal"]["value"]
+    strict = client.post("/v1/predict?threshold=0.00000001", json=normal).json()
+    assert strict["threshold"] == 0.00000001
+    assert strict["threshold_rule"] == "threshold given in the request"
+    assert strict["results"][0]["verdict"] == "abnormal"
+    default = client.post("/v1/predict", json=normal).json()
+    assert default["threshold_rule"] == client.get("/v1/model").json()["threshold_rule_description"]
+
+
+@pytest.mark.parametrize(
+    "query, location",
+    [
+        ("k=-1", "query.k"),
+        ("k=abc", "query.k"),
+        ("k=nan", "query.k"),
+        ("threshold=0", "query.threshold"),
+        ("threshold=inf", "query.threshold"),
+        ("k=1&threshold=0.1", "query"),
+        ("explain=maybe", "query.explain"),
+    ],
+)
+def test_predict_rejects_bad_operating_points(
+    client: TestClient, query: str, location: str
+) -> None:
+    response = client.post(f"/v1/predict?{query}", json={"beats": [[0.0] * 140]})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["location"] == location
+
+
+def test_explain_returns_reconstruction_and_per_sample_error(client: TestClient) -> None:
+    examples = _predict_examples(client)
+    response = client.post("/v1/predict?explain=true", json=examples["both"]["value"])
+    assert response.status_code == 200
+    beats = examples["both"]["value"]["beats"]
+    for result, beat in zip(response.json()["results"], beats, strict=True):
+        assert len(result["reconstruction"]) == len(result["sample_errors"]) == 140
+        assert np.mean(result["sample_errors"]) == pytest.approx(result["reconstruction_error"])
+        # the reconstruction is in the beat's own units: it tracks the normal beat closely
+        if result["verdict"] == "normal":
+            np.testing.assert_allclose(result["reconstruction"], beat, atol=0.2)
+    abnormal = response.json()["results"][1]  # its error is concentrated in a segment of the beat
+    assert max(abnormal["sample_errors"]) > 2.5 * abnormal["reconstruction_error"]
+
+
+def test_predict_leaves_explanations_out_unless_asked(client: TestClient) -> None:
+    normal = _predict_examples(client)["normal"]["value"]
+    result = client.post("/v1/predict", json=normal).json()["results"][0]
+    assert set(result) == {"index", "reconstruction_error", "is_anomaly", "verdict"}
+
+
 def test_model_endpoint_describes_the_loaded_model(client: TestClient) -> None:
     model = client.get("/v1/model").json()
     assert model["input_length"] == 140
@@ -62,6 +129,8 @@ def test_model_endpoint_describes_the_loaded_model(client: TestClient) -> None:
     assert model["metrics"]["accuracy"] >= 0.944
     assert model["metrics"]["n_test"] == 1000
     assert model["created_at"]
+    stats = model["training_errors"]
+    assert stats["mean"] + stats["std"] == pytest.approx(model["threshold"])
 
 
 def test_health_and_ready_answer_once_the_model_is_loaded(client: TestClient) -> None:

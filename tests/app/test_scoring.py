@@ -11,10 +11,12 @@ import pytest
 from app.artifact import METADATA_FILE, ONNX_FILE, ArtifactError, MinMaxNormalisation
 from app.scoring import (
     InvalidBeatsError,
+    InvalidOperatingPointError,
     beats_to_matrix,
     load_scorer,
     mean_absolute_error,
     normalise,
+    operating_point,
 )
 
 
@@ -45,7 +47,7 @@ def test_scorer_flags_beat_above_threshold_only(shipped_model_dir: Path) -> None
     examples = scorer.metadata.examples
     scores = scorer.score(np.array([examples.normal, examples.abnormal], dtype=np.float32))
     assert scores.errors[0] < scorer.threshold < scores.errors[1]
-    assert scores.is_anomaly.tolist() == [False, True]
+    assert scores.is_anomaly(scorer.threshold).tolist() == [False, True]
     assert scores.reconstructions.shape == (2, scorer.input_length)
 
 
@@ -53,8 +55,38 @@ def test_shipped_model_meets_the_tutorial_accuracy_in_process(
     shipped_model_dir: Path, reference_test_split: tuple[np.ndarray, np.ndarray]
 ) -> None:
     beats, is_abnormal = reference_test_split
-    scores = load_scorer(shipped_model_dir).score(beats)
-    assert np.mean(scores.is_anomaly == is_abnormal) >= 0.944
+    scorer = load_scorer(shipped_model_dir)
+    flagged = scorer.score(beats).is_anomaly(scorer.threshold)
+    assert np.mean(flagged == is_abnormal) >= 0.944
+
+
+def test_sample_errors_explain_the_beat_error(shipped_model_dir: Path) -> None:
+    scorer = load_scorer(shipped_model_dir)
+    scores = scorer.score(np.array([scorer.metadata.examples.abnormal], dtype=np.float32))
+    np.testing.assert_allclose(scores.sample_errors().mean(axis=1), scores.errors, rtol=1e-5)
+
+
+def test_operating_point_defaults_to_the_model_threshold(shipped_model_dir: Path) -> None:
+    metadata = load_scorer(shipped_model_dir).metadata
+    point = operating_point(metadata)
+    assert point.threshold == metadata.threshold
+    assert point.rule == metadata.threshold_rule.describe()
+
+
+def test_operating_point_from_k_uses_the_training_error_statistics(
+    shipped_model_dir: Path,
+) -> None:
+    metadata = load_scorer(shipped_model_dir).metadata
+    point = operating_point(metadata, k=2.5)
+    stats = metadata.training_errors
+    assert point.threshold == pytest.approx(stats.mean + 2.5 * stats.std)
+    assert "mean + 2.5 * std" in point.rule
+
+
+def test_operating_point_refuses_k_and_threshold_together(shipped_model_dir: Path) -> None:
+    metadata = load_scorer(shipped_model_dir).metadata
+    with pytest.raises(InvalidOperatingPointError, match="either k or threshold"):
+        operating_point(metadata, k=1.0, threshold=0.1)
 
 
 def test_load_refuses_missing_directory(tmp_path: Path) -> None:
