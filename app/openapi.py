@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.artifact import ModelMetadata
+from app.schemas import PredictRequest
 
 EXAMPLE_DECIMALS = 4
 
@@ -16,10 +17,19 @@ def build_openapi(app: FastAPI, metadata: ModelMetadata | None) -> dict[str, Any
     schema = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
+    _add_request_schema(schema)
     if metadata is not None:
         predict_body = schema["paths"]["/v1/predict"]["post"]["requestBody"]
         predict_body["content"]["application/json"]["examples"] = _predict_examples(metadata)
     return schema
+
+
+def _add_request_schema(schema: dict[str, Any]) -> None:
+    """`/v1/predict` reads its body itself, so FastAPI does not list `PredictRequest`."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    request_schema = PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(request_schema.pop("$defs", {}))
+    components["PredictRequest"] = request_schema
 
 
 def _predict_examples(metadata: ModelMetadata) -> dict[str, Any]:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.config import Settings
-from app.errors import ModelNotReadyError, TooManyBeatsError
-from app.schemas import Health, ModelInfo, PredictRequest, PredictResponse, Problem, Readiness
-from app.scoring import Scorer, beats_to_matrix, operating_point
+from app.decoding import BINARY_TYPE, decode_beats
+from app.errors import ModelNotReadyError
+from app.schemas import (
+    Health,
+    ModelInfo,
+    PredictResponse,
+    Problem,
+    Readiness,
+    predict_response_body,
+)
+from app.scoring import Scorer, operating_point
 
 router = APIRouter()
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -38,6 +47,25 @@ K_HELP = (
 THRESHOLD_HELP = "Another operating point: this reconstruction-error threshold."
 EXPLAIN_HELP = "Also return each beat's reconstruction and per-sample error."
 
+# The body is read raw (for speed, and for the binary form), so its schema is declared here.
+PREDICT_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}},
+            BINARY_TYPE: {
+                "schema": {"type": "string", "format": "binary"},
+                "description": "Beats as little-endian float32 rows of the model's input length.",
+            },
+        },
+    }
+}
+
+
+def json_response(body: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
@@ -45,12 +73,12 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 @router.post(
     "/v1/predict",
     response_model=PredictResponse,
-    response_model_exclude_none=True,
     responses=PROBLEMS,
     tags=["scoring"],
+    openapi_extra=PREDICT_REQUEST_BODY,
 )
-def predict(
-    body: PredictRequest,
+async def predict(
+    request: Request,
     scorer: ScorerDep,
     settings: SettingsDep,
     k: Annotated[float | None, Query(ge=0, le=100, allow_inf_nan=False, description=K_HELP)] = None,
@@ -58,13 +86,18 @@ def predict(
         float | None, Query(gt=0, allow_inf_nan=False, description=THRESHOLD_HELP)
     ] = None,
     explain: Annotated[bool, Query(description=EXPLAIN_HELP)] = False,
-) -> PredictResponse:
-    """Score each beat: its reconstruction error (MAE) and a verdict against the threshold."""
-    if len(body.beats) > settings.max_beats:
-        raise TooManyBeatsError(len(body.beats), settings.max_beats)
+) -> Response:
+    """Score each beat: its reconstruction error (MAE) and a verdict against the threshold.
+
+    The body is JSON, `{"beats": [[...], ...]}`, or raw little-endian float32 rows of the model's
+    input length (`application/octet-stream`).
+    """
     point = operating_point(scorer.metadata, k=k, threshold=threshold)
-    scores = scorer.score(beats_to_matrix(body.beats, scorer.input_length))
-    return PredictResponse.from_scores(scorer.metadata, scores, point, explain)
+    body = await request.body()
+    content_type = request.headers.get("content-type")
+    beats = decode_beats(body, content_type, scorer.input_length, settings.max_beats)
+    scores = scorer.score(beats)
+    return json_response(predict_response_body(scorer.metadata, scores, point, explain))
 
 
 @router.get("/v1/model", response_model=ModelInfo, tags=["model"])

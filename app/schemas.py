@@ -50,37 +50,34 @@ class PredictResponse(BaseModel):
     threshold_rule: str = Field(description="How that threshold was chosen.")
     results: list[BeatResult]
 
-    @classmethod
-    def from_scores(
-        cls, metadata: ModelMetadata, scores: Scores, point: OperatingPoint, explain: bool
-    ) -> PredictResponse:
-        errors = scores.errors.tolist()
-        flags = scores.is_anomaly(point.threshold).tolist()
-        results = [
-            BeatResult(
-                index=index,
-                reconstruction_error=error,
-                is_anomaly=flagged,
-                verdict="abnormal" if flagged else "normal",
-            )
-            for index, (error, flagged) in enumerate(zip(errors, flags, strict=True))
-        ]
-        if explain:
-            _add_explanations(results, metadata, scores)
-        return cls(
-            model_version=metadata.model_version,
-            threshold=point.threshold,
-            threshold_rule=point.rule,
-            results=results,
-        )
 
-
-def _add_explanations(results: list[BeatResult], metadata: ModelMetadata, scores: Scores) -> None:
-    reconstructions = denormalise(scores.reconstructions, metadata.normalisation).tolist()
-    sample_errors = scores.sample_errors().tolist()
-    for result, reconstruction, errors in zip(results, reconstructions, sample_errors, strict=True):
-        result.reconstruction = reconstruction
-        result.sample_errors = errors
+def predict_response_body(
+    metadata: ModelMetadata, scores: Scores, point: OperatingPoint, explain: bool
+) -> dict[str, Any]:
+    """A `PredictResponse` as plain data: built directly, as it is on the hot path."""
+    flags = scores.is_anomaly(point.threshold).tolist()
+    results: list[dict[str, Any]] = [
+        {
+            "index": index,
+            "reconstruction_error": error,
+            "is_anomaly": flagged,
+            "verdict": "abnormal" if flagged else "normal",
+        }
+        for index, (error, flagged) in enumerate(zip(scores.errors.tolist(), flags, strict=True))
+    ]
+    if explain:
+        reconstructions = denormalise(scores.reconstructions, metadata.normalisation).tolist()
+        for result, reconstruction, sample_errors in zip(
+            results, reconstructions, scores.sample_errors().tolist(), strict=True
+        ):
+            result["reconstruction"] = reconstruction
+            result["sample_errors"] = sample_errors
+    return {
+        "model_version": metadata.model_version,
+        "threshold": point.threshold,
+        "threshold_rule": point.rule,
+        "results": results,
+    }
 
 
 class ModelInfo(BaseModel):

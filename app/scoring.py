@@ -19,14 +19,6 @@ from app.artifact import ONNX_FILE, ArtifactError, MinMaxNormalisation, ModelMet
 FloatArray = npt.NDArray[np.floating[Any]]
 
 
-class InvalidBeatsError(ValueError):
-    """Beats that cannot be scored; `problems` pairs a beat index with what is wrong with it."""
-
-    def __init__(self, problems: list[tuple[int, str]]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"beat {index}: {message}" for index, message in problems))
-
-
 def normalise(beats: FloatArray, normalisation: MinMaxNormalisation) -> npt.NDArray[np.float32]:
     scale = normalisation.max - normalisation.min
     return ((beats - normalisation.min) / scale).astype(np.float32)
@@ -44,18 +36,6 @@ def mean_absolute_error(beats: FloatArray, reconstructions: FloatArray) -> npt.N
         np.abs(reconstructions - beats), axis=1, dtype=np.float64
     )
     return errors
-
-
-def beats_to_matrix(beats: list[list[float]], input_length: int) -> npt.NDArray[np.float32]:
-    """Stack beats into an (n, input_length) array, naming every beat of the wrong length."""
-    problems = [
-        (index, f"has {len(beat)} samples, the model expects {input_length}")
-        for index, beat in enumerate(beats)
-        if len(beat) != input_length
-    ]
-    if problems:
-        raise InvalidBeatsError(problems)
-    return np.asarray(beats, dtype=np.float32).reshape(len(beats), input_length)
 
 
 class InvalidOperatingPointError(ValueError):

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from app.schemas import PredictResponse
 
 
 def _predict_examples(client: TestClient) -> dict[str, dict]:
@@ -38,6 +39,34 @@ def test_swagger_examples_run_and_give_their_verdict(
     response = client.post("/v1/predict", json=example)
     assert response.status_code == 200
     assert response.json()["results"][0]["verdict"] == verdict
+
+
+def test_predict_response_matches_its_documented_schema(client: TestClient) -> None:
+    examples = _predict_examples(client)
+    for query in ("", "?explain=true"):
+        body = client.post(f"/v1/predict{query}", json=examples["both"]["value"]).json()
+        assert PredictResponse.model_validate(body).results[1].verdict == "abnormal"
+
+
+def test_predict_accepts_float32_rows_and_agrees_with_json(client: TestClient) -> None:
+    beats = _predict_examples(client)["both"]["value"]["beats"]
+    binary = client.post(
+        "/v1/predict",
+        content=np.array(beats, dtype="<f4").tobytes(),
+        headers={"content-type": "application/octet-stream"},
+    )
+    assert binary.status_code == 200
+    assert binary.json() == client.post("/v1/predict", json={"beats": beats}).json()
+
+
+def test_predict_refuses_float32_body_that_is_not_whole_beats(client: TestClient) -> None:
+    response = client.post(
+        "/v1/predict",
+        content=b"\0" * (140 * 4 + 2),
+        headers={"content-type": "application/octet-stream"},
+    )
+    assert response.status_code == 422
+    assert "multiple of 560" in response.json()["detail"]
 
 
 def test_shipped_model_meets_the_tutorial_accuracy_over_http(

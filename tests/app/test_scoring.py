@@ -10,9 +10,7 @@ import pytest
 
 from app.artifact import METADATA_FILE, ONNX_FILE, ArtifactError, MinMaxNormalisation
 from app.scoring import (
-    InvalidBeatsError,
     InvalidOperatingPointError,
-    beats_to_matrix,
     load_scorer,
     mean_absolute_error,
     normalise,
@@ -31,15 +29,6 @@ def test_mean_absolute_error_is_per_beat() -> None:
     beats = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]], dtype=np.float32)
     recon = np.array([[0.0, 0.5, 0.0, -0.5], [1.0, 1.0, 1.0, 1.0]], dtype=np.float32)
     np.testing.assert_allclose(mean_absolute_error(beats, recon), [0.25, 0.0])
-
-
-def test_beats_to_matrix_names_every_beat_of_the_wrong_length() -> None:
-    with pytest.raises(InvalidBeatsError) as caught:
-        beats_to_matrix([[0.0] * 140, [0.0] * 139, [0.0] * 140, [0.0] * 141], 140)
-    assert caught.value.problems == [
-        (1, "has 139 samples, the model expects 140"),
-        (3, "has 141 samples, the model expects 140"),
-    ]
 
 
 def test_scorer_flags_beat_above_threshold_only(shipped_model_dir: Path) -> None:
