@@ -10,6 +10,7 @@ say exactly what is wrong and where; both paths accept the same bodies.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,12 @@ import orjson
 from pydantic import ValidationError
 
 from app.problems import BadRequest, Problem
-from app.schemas import PredictRequest
+from app.schemas import PredictOptions, PredictRequest
 
+# Bytes that JSON numbers, lists and whitespace are made of. A body with only numbers under the one
+# key loses all of them but what is left of '{"beats":}' (its 'e' is a number byte too).
+NUMBER_BYTES = b"0123456789.eE+-,[] \t\r\n"
+BEATS_ENVELOPE_REST = b'{"bats":}'
 FLOAT32_BYTES = 4
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BeatMatrix = npt.NDArray[np.float32]
@@ -42,6 +47,20 @@ def decode_beats(
         f"or float32 rows ({BINARY_TYPE})"
     )
     raise BadRequest(415, "Unsupported media type", [Problem("body", message)])
+
+
+DEFAULT_OPTIONS = PredictOptions()
+
+
+def decode_options(query: Mapping[str, str]) -> PredictOptions:
+    """The query string of /v1/predict; an empty one (the usual case) costs nothing."""
+    if not query:
+        return DEFAULT_OPTIONS
+    try:
+        return PredictOptions.model_validate(dict(query))
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
+        raise bad_request_from(errors) from None
 
 
 def decode_json_beats(body: bytes, input_length: int, max_beats: int) -> BeatMatrix:
@@ -81,8 +100,8 @@ def check_beats(
 
 def _fast_json_beats(body: bytes) -> npt.NDArray[np.float64] | None:
     """The array, for a body of numbers only under a single "beats" key; None for anything else."""
-    if body.count(b'"') != 2 or b"true" in body or b"false" in body or b"null" in body:
-        return None  # strings, booleans or nulls (NumPy would take null for NaN): strict path
+    if body.translate(None, NUMBER_BYTES) != BEATS_ENVELOPE_REST:
+        return None  # a string, boolean or null somewhere (NumPy takes null for NaN): strict path
     try:
         document = orjson.loads(body)
         beats = np.array(document["beats"], dtype=np.float64)

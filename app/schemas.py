@@ -26,6 +26,28 @@ class PredictRequest(BaseModel):
     )
 
 
+class PredictOptions(BaseModel):
+    """The query parameters of /v1/predict."""
+
+    k: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Another operating point: threshold = mean + k * std of the training normal "
+        "beats' error (training_errors in /v1/model). Higher k: fewer alarms.",
+    )
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Another operating point: this reconstruction-error threshold.",
+    )
+    explain: bool = Field(
+        default=False, description="Also return each beat's reconstruction and per-sample error."
+    )
+
+
 class BeatResult(BaseModel):
     index: int = Field(description="Position of the beat in the request.")
     reconstruction_error: float = Field(

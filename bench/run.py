@@ -1,0 +1,301 @@
+"""Serving benchmark: the service beside a naive reference server, under the same load.
+
+    python -m bench.run [--duration 10] [--skip-naive]
+
+Starts each server on a free loopback port the way a user would (`ecg-serve` for the service,
+uvicorn for `bench/naive_server.py`), measures how long it takes to answer `/ready`, drives it with
+wrk (one request shape at a time, bounded in time), reads its resident memory, and prints one
+table with each figure's ratio to the naive server. It also measures the in-process scoring rate,
+the limit the HTTP figures should be read against. Request bodies are made from the model's own
+Swagger examples with a little noise, never from rows of the data set.
+
+The machine is shared and noisy: read the ratios, which compare runs made minutes apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.artifact import read_metadata
+from app.config import SHIPPED_MODEL_DIR
+from app.scoring import load_scorer
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+WRK_SCRIPT = BENCH_DIR / "wrk_report.lua"
+READY_TIMEOUT_S = 60.0
+BATCH_BEATS = 1000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    body: Path
+    content_type: str
+    beats_per_request: int
+    connections: int
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    beats_per_s: float
+    errors: int
+
+
+@dataclass
+class ServerResult:
+    name: str
+    ready_s: float = 0.0
+    rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0
+    loads: dict[str, LoadResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    command: list[str]
+    scenarios: list[str]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk not found; install it (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="ecg-bench-") as tmp:
+        scenarios = write_scenarios(Path(tmp), args.model_dir, args.connections)
+        servers = build_servers(args.model_dir, skip_naive=args.skip_naive)
+        results = [run_server(server, scenarios, args) for server in servers]
+    print(format_table(results, scenarios))
+    print()
+    print(format_in_process(args.model_dir))
+    return 0 if all(load.errors == 0 for r in results for load in r.loads.values()) else 1
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--connections", type=int, default=16, help="connections for 1-beat load")
+    parser.add_argument("--model-dir", type=Path, default=SHIPPED_MODEL_DIR)
+    parser.add_argument("--skip-naive", action="store_true", help="benchmark the service only")
+    return parser.parse_args(argv)
+
+
+def build_servers(model_dir: Path, skip_naive: bool) -> list[Server]:
+    bin_dir = Path(sys.executable).parent
+    all_scenarios = ["1 beat", "1 beat, 1 connection", "1000 beats JSON", "1000 beats float32"]
+    servers = [
+        Server("service", [str(bin_dir / "ecg-serve"), "--log-level", "warning"], all_scenarios)
+    ]
+    if not skip_naive:
+        naive = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.naive_server:app",
+            "--log-level",
+            "warning",
+        ]
+        servers.append(Server("naive", naive, all_scenarios[:3]))
+    return servers
+
+
+def write_scenarios(directory: Path, model_dir: Path, connections: int) -> dict[str, Scenario]:
+    """Request bodies derived from the model's examples: normal and abnormal beats, jittered."""
+    examples = read_metadata(model_dir).examples
+    rng = np.random.default_rng(0)
+    templates = np.array([examples.normal, examples.abnormal], dtype=np.float64)
+    batch = templates[np.arange(BATCH_BEATS) % 2] + rng.normal(0, 0.01, (BATCH_BEATS, 140))
+    files = {
+        "one.json": json.dumps({"beats": np.round(batch[:1], 6).tolist()}).encode(),
+        "batch.json": json.dumps({"beats": np.round(batch, 6).tolist()}).encode(),
+        "batch.f32": batch.astype("<f4").tobytes(),
+    }
+    for name, content in files.items():
+        (directory / name).write_bytes(content)
+    json_type, binary_type = "application/json", "application/octet-stream"
+    scenarios = [
+        Scenario("1 beat", directory / "one.json", json_type, 1, connections),
+        Scenario("1 beat, 1 connection", directory / "one.json", json_type, 1, 1),
+        Scenario("1000 beats JSON", directory / "batch.json", json_type, BATCH_BEATS, 4),
+        Scenario("1000 beats float32", directory / "batch.f32", binary_type, BATCH_BEATS, 4),
+    ]
+    return {scenario.name: scenario for scenario in scenarios}
+
+
+def run_server(
+    server: Server, scenarios: dict[str, Scenario], args: argparse.Namespace
+) -> ServerResult:
+    result = ServerResult(server.name)
+    port = free_port()
+    with started(server, port, args.model_dir) as (process, ready_s):
+        result.ready_s = ready_s
+        result.rss_mb = rss_mb(process.pid, "VmRSS")
+        for name in server.scenarios:
+            print(f"bench: {server.name}: {name} ...", file=sys.stderr, flush=True)
+            result.loads[name] = run_wrk(port, scenarios[name], args.duration)
+        result.peak_rss_mb = rss_mb(process.pid, "VmHWM")
+    return result
+
+
+@contextmanager
+def started(
+    server: Server, port: int, model_dir: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    env = {**os.environ, "ECG_MODEL_DIR": str(model_dir)}
+    command = [*server.command, "--port", str(port)]
+    begin = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        ready_s = wait_until_ready(port, process, begin)
+        yield process, ready_s
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def wait_until_ready(port: int, process: subprocess.Popen[bytes], begin: float) -> float:
+    url = f"http://127.0.0.1:{port}/ready"
+    while time.perf_counter() - begin < READY_TIMEOUT_S:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.perf_counter() - begin
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"server not ready within {READY_TIMEOUT_S}s")
+
+
+def run_wrk(port: int, scenario: Scenario, duration: int) -> LoadResult:
+    env = {
+        **os.environ,
+        "BENCH_BODY": str(scenario.body),
+        "BENCH_CONTENT_TYPE": scenario.content_type,
+    }
+    connections = scenario.connections
+    command = [
+        "wrk", f"--threads={min(2, connections)}", f"--connections={connections}",
+        f"--duration={duration}s", "--timeout=10s", f"--script={WRK_SCRIPT}",
+        f"http://127.0.0.1:{port}/v1/predict",
+    ]  # fmt: skip
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    summary = json.loads(output.strip().splitlines()[-1])
+    seconds = summary["duration_us"] / 1e6
+    requests_per_s = summary["requests"] / seconds
+    return LoadResult(
+        requests_per_s=requests_per_s,
+        p50_ms=summary["p50_us"] / 1000,
+        p99_ms=summary["p99_us"] / 1000,
+        beats_per_s=requests_per_s * scenario.beats_per_request,
+        errors=summary["non_2xx"] + summary["socket_errors"],
+    )
+
+
+def rss_mb(pid: int, field_name: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def format_table(results: list[ServerResult], scenarios: dict[str, Scenario]) -> str:
+    service, naive = results[0], (results[1] if len(results) > 1 else None)
+    rows: list[tuple[str, float, float | None, str]] = []
+    for name in scenarios:
+        load = service.loads.get(name)
+        if load is None:
+            continue
+        other = naive.loads.get(name) if naive else None
+        conns = scenarios[name].connections
+        if scenarios[name].beats_per_request == 1:
+            rows.append((f"{name}: requests/s ({conns} conn)", load.requests_per_s,
+                         other.requests_per_s if other else None, "higher"))  # fmt: skip
+        else:
+            rows.append((f"{name}: beats/s ({conns} conn)", load.beats_per_s,
+                         other.beats_per_s if other else None, "higher"))  # fmt: skip
+        rows.append(
+            (f"{name}: p50 latency ms", load.p50_ms, other.p50_ms if other else None, "lower")
+        )
+        rows.append(
+            (f"{name}: p99 latency ms", load.p99_ms, other.p99_ms if other else None, "lower")
+        )
+        rows.append((f"{name}: errors", load.errors, other.errors if other else None, ""))
+    rows.append(("time to ready s", service.ready_s, naive.ready_s if naive else None, "lower"))
+    rows.append(
+        ("resident memory after start MB", service.rss_mb, naive.rss_mb if naive else None, "lower")
+    )
+    rows.append(
+        (
+            "peak resident memory MB",
+            service.peak_rss_mb,
+            naive.peak_rss_mb if naive else None,
+            "lower",
+        )
+    )
+    lines = ["| measure | service | naive | service vs naive |", "| --- | ---: | ---: | ---: |"]
+    for label, mine, theirs, better in rows:
+        lines.append(
+            f"| {label} | {_fmt(mine)} | {_fmt(theirs)} | {_ratio(mine, theirs, better)} |"
+        )
+    return "\n".join(lines)
+
+
+def format_in_process(model_dir: Path) -> str:
+    """The limit: scoring 1,000 beats in process (normalise, ONNX, error), no HTTP, no JSON."""
+    scorer = load_scorer(model_dir)
+    examples = scorer.metadata.examples
+    beats = np.array([examples.normal, examples.abnormal] * (BATCH_BEATS // 2), dtype=np.float32)
+    best = min(_time(lambda: scorer.score(beats)) for _ in range(50))
+    return f"in-process scoring, 1,000-beat batches: {BATCH_BEATS / best:,.0f} beats/s (best of 50)"
+
+
+def _time(action: object) -> float:
+    begin = time.perf_counter()
+    action()  # type: ignore[operator]
+    return time.perf_counter() - begin
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
+def _ratio(mine: float, theirs: float | None, better: str) -> str:
+    if theirs is None or not better or mine == 0 or theirs == 0:
+        return ""
+    factor = mine / theirs if better == "higher" else theirs / mine
+    return f"{factor:,.1f}x {'better' if factor >= 1 else 'worse'}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
