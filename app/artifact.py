@@ -5,7 +5,9 @@ A model directory holds:
 - `metadata.json`   : everything below (`ModelMetadata`), including the sha256 of every other file
 - `model.onnx`      : the inference form, run by onnxruntime in the service
 - `model.keras`     : the Keras model, for retraining and inspection (never loaded by the service)
-- `*.png`           : plots from the training report
+- `thresholds.csv`  : held-out precision, recall, F1, accuracy across thresholds (the report)
+- `*.png`           : plots from the training report (loss, error histogram, ROC,
+                      precision-recall, reconstructions)
 
 This module has no FastAPI and no TensorFlow in it, so both sides can import it.
 """
@@ -98,8 +100,8 @@ class CalibrationResult(_Frozen):
 class Calibrated(_Frozen):
     """threshold chosen on a labelled calibration slice of the training part (never the test split).
 
-    objective `max_f1` maximises F1; `false_alarm_rate` takes the lowest threshold whose false-alarm
-    rate (normal beats flagged abnormal) on the slice is at most `target_false_alarm_rate`.
+    objective `max_f1` maximises F1; `false_alarm_rate` catches the most abnormal beats while
+    flagging at most `target_false_alarm_rate` of the normal ones (ties: fewer false alarms).
     """
 
     name: Literal["calibrated"] = "calibrated"

@@ -7,6 +7,10 @@ options and `--help` pick the new defaults up from here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+ThresholdRuleName = Literal["mean-std", "percentile", "calibrated"]
+CalibrationTarget = Literal["f1", "false-alarm-rate"]
 
 
 @dataclass(frozen=True)
@@ -22,13 +26,20 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The reference protocol's fixed split plus the optimisation and threshold knobs."""
+    """The reference protocol's fixed split plus the optimisation and threshold knobs.
+
+    `threshold_rule` picks the rule; each of the four fields after it belongs to one rule only.
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = 200
     batch_size: int = 64
     seed: int = 42
-    threshold_k: float = 1.0
+    threshold_rule: ThresholdRuleName = "mean-std"
+    threshold_k: float = 1.0  # for "mean-std"
+    threshold_percentile: float = 99.0  # for "percentile"
+    calibrate_for: CalibrationTarget = "f1"  # for "calibrated"
+    target_false_alarm_rate: float = 0.05  # for "calibrated" with calibrate_for "false-alarm-rate"
     validation_fraction: float = 0.1
     patience: int = 10
     # TensorFlow's tutorial split; changing it makes results incomparable with the tutorial.

@@ -1,13 +1,17 @@
-"""Writing the model directory that `app/` serves: weights, ONNX, plots and `metadata.json`.
+"""Writing the model directory that `app/` serves: weights, ONNX, the report and `metadata.json`.
 
 The directory is built beside the target, checked with the service's own reader, then renamed
 into place (`training.atomic`), so a failure leaves the previous model as it was.
+
+The held-out report (metrics, `thresholds.csv`, plots) is made from the exported ONNX model as the
+service loads it, so `metadata.json` records exactly what the service and `ecg-evaluate` get.
 """
 
 from __future__ import annotations
 
 import platform
 import warnings
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,26 +33,59 @@ from app.artifact import (
     read_metadata,
     write_metadata,
 )
+from app.scoring import load_scorer, normalise
 from training.atomic import atomic_directory
-from training.plots import save_report_plots
+from training.evaluate import evaluate
+from training.plots import LOSS_PNG, plot_loss
+from training.report import Report, ScoredBeats, build_report, save_report
 from training.train import TrainingResult
 
 MODEL_NAME = "ecg5000-dae"
 
 
+@dataclass(frozen=True)
+class ExportedModel:
+    metadata: ModelMetadata
+    report: Report
+
+
 def export_model(
-    result: TrainingResult, metrics: Metrics, target: Path, created_at: datetime | None = None
-) -> ModelMetadata:
-    """Write `model.keras`, `model.onnx`, the plots and `metadata.json` to `target`."""
+    result: TrainingResult, target: Path, created_at: datetime | None = None
+) -> ExportedModel:
+    """Write `model.keras`, `model.onnx`, the report's files and `metadata.json` to `target`."""
     created_at = created_at or datetime.now(UTC)
     with atomic_directory(target) as staging:
         result.model.save(staging / KERAS_FILE)
         export_onnx(result.model, staging / ONNX_FILE)
-        save_report_plots(result, metrics.roc_auc, staging)
-        metadata = build_metadata(result, metrics, staging, created_at)
+        report = held_out_report(result, staging, created_at)
+        plot_loss(result.history, result.best_epoch, staging / LOSS_PNG)
+        save_report(report, staging)
+        metadata = build_metadata(result, report.metrics, staging, created_at)
         write_metadata(staging, metadata)
         read_metadata(staging)  # the service's own check, before anything is replaced
-    return metadata
+    return ExportedModel(metadata, report)
+
+
+def held_out_report(result: TrainingResult, staging: Path, created_at: datetime) -> Report:
+    """Score the held-out test beats with the staged ONNX model, through the service's loader.
+
+    The loader reads `metadata.json`, so a provisional one (with the Keras model's metrics) is
+    written first; the caller replaces it once the report's files are written.
+    """
+    split = result.split
+    provisional = evaluate(result.test_errors, ~split.test_is_normal, result.threshold)
+    write_metadata(staging, build_metadata(result, provisional, staging, created_at))
+    scorer = load_scorer(staging)
+    scores = scorer.score(split.test_beats)
+    scored = ScoredBeats(
+        errors=scores.errors,
+        is_normal=split.test_is_normal,
+        beats=normalise(split.test_beats, result.normalisation),
+        reconstructions=scores.reconstructions,
+    )
+    return build_report(
+        scored, result.threshold, result.threshold_rule.describe(), result.training_errors
+    )
 
 
 def export_onnx(model: keras.Model, path: Path) -> None:
@@ -138,7 +175,6 @@ def hyperparameters(result: TrainingResult) -> dict[str, float | int | str | lis
         "patience": config.patience,
         "best_epoch": result.best_epoch,
         "validation_fraction": config.validation_fraction,
-        "threshold_k": config.threshold_k,
     }
 
 

@@ -1,4 +1,8 @@
-"""The training report's PNG plots (Agg canvas, no pyplot: nothing is ever shown on screen)."""
+"""The report's PNG plots (Agg canvas, no pyplot: nothing is ever shown on screen).
+
+Every plot takes arrays (errors, labels, thresholds, beats and their reconstructions), never a
+model, so training and `ecg-evaluate` draw the same plots from whatever scored the beats.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,14 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from sklearn.metrics import roc_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-from app.scoring import normalise
-from training.train import TrainingResult, reconstruct
+from training.thresholds import OperatingPoint
 
 LOSS_PNG = "loss.png"
 HISTOGRAM_PNG = "error_histogram.png"
 ROC_PNG = "roc.png"
+PRECISION_RECALL_PNG = "precision_recall.png"
 RECONSTRUCTIONS_PNG = "reconstructions.png"
 NORMAL_COLOUR = "tab:blue"
 ABNORMAL_COLOUR = "tab:red"
@@ -47,7 +51,11 @@ def plot_loss(history: dict[str, list[float]], best_epoch: int, path: Path) -> P
 
 
 def plot_error_histogram(
-    errors: np.ndarray, is_normal: np.ndarray, threshold: float, path: Path
+    errors: np.ndarray,
+    is_normal: np.ndarray,
+    threshold: float,
+    path: Path,
+    subject: str = "the held-out test beats",
 ) -> Path:
     figure = _figure()
     axes = figure.add_subplot()
@@ -57,8 +65,8 @@ def plot_error_histogram(
     axes.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4f}")
     axes.set(
         xlabel="reconstruction error (MAE)",
-        ylabel="test beats",
-        title="Reconstruction error of the held-out test beats",
+        ylabel="beats",
+        title=f"Reconstruction error of {subject}",
     )
     axes.legend()
     return _save(figure, path)
@@ -80,26 +88,71 @@ def plot_roc(errors: np.ndarray, is_abnormal: np.ndarray, roc_auc: float, path: 
     return _save(figure, path)
 
 
-def plot_reconstructions(result: TrainingResult, path: Path, per_class: int = 3) -> Path:
-    """The first `per_class` normal and abnormal test beats, reconstructed, error shaded."""
-    split = result.split
-    beats = normalise(split.test_beats, result.normalisation)
+def plot_precision_recall(
+    errors: np.ndarray,
+    is_abnormal: np.ndarray,
+    marked: list[tuple[str, OperatingPoint]],
+    path: Path,
+) -> Path:
+    """The precision-recall curve of the error as a score, with labelled operating points.
+
+    The first of `marked` (the chosen threshold) is drawn as a large star, so that it shows
+    even when another marked point coincides with it.
+    """
+    precision, recall, _ = precision_recall_curve(is_abnormal, errors)
+    figure = _figure(5.5, 5.0)
+    axes = figure.add_subplot()
+    axes.plot(recall, precision, label="autoencoder")
+    for index, ((label, point), marker) in enumerate(zip(marked, "*osD^v", strict=False)):
+        axes.plot(
+            point.recall,
+            point.precision,
+            marker=marker,
+            markersize=16 if index == 0 else 7,
+            zorder=3 if index else 2,  # the first point is drawn largest, under the others
+            linestyle="none",
+            label=f"{label} ({point.threshold:.4f})",
+        )
+    axes.set(
+        xlabel="recall (abnormal detected)",
+        ylabel="precision (flagged beats that are abnormal)",
+        title="Precision-recall of the reconstruction error",
+        xlim=(0, 1.02),
+        ylim=(0, 1.02),
+    )
+    axes.legend(loc="lower left")
+    return _save(figure, path)
+
+
+def plot_reconstructions(
+    beats: np.ndarray,
+    reconstructions: np.ndarray,
+    errors: np.ndarray,
+    is_normal: np.ndarray,
+    threshold: float,
+    path: Path,
+    per_class: int = 3,
+) -> Path:
+    """The first `per_class` normal and abnormal beats and their reconstructions, error shaded.
+
+    `beats` and `reconstructions` are in normalised units, as the model sees them.
+    """
     picks = [
         (label, index)
-        for label, mask in (("normal", split.test_is_normal), ("abnormal", ~split.test_is_normal))
+        for label, mask in (("normal", is_normal), ("abnormal", ~is_normal))
         for index in np.flatnonzero(mask)[:per_class]
     ]
-    reconstructed = reconstruct(result.model, beats[[index for _, index in picks]])
     figure = _figure(4.0 * per_class, 6.0)
     grid = figure.subplots(2, per_class, sharex=True, sharey=True, squeeze=False)
-    for axes, (label, index), output in zip(grid.ravel(), picks, reconstructed, strict=False):
+    for axes, (label, index) in zip(grid.ravel(), picks, strict=False):
         colour = NORMAL_COLOUR if label == "normal" else ABNORMAL_COLOUR
+        beat, output = beats[index], reconstructions[index]
         samples = np.arange(len(output))
-        axes.plot(samples, beats[index], color=colour, label="input")
+        axes.plot(samples, beat, color=colour, label="input")
         axes.plot(samples, output, color="black", linestyle="--", label="reconstruction")
-        axes.fill_between(samples, beats[index], output, color=colour, alpha=0.25, label="error")
-        error = float(result.test_errors[index])
-        verdict = "abnormal" if error > result.threshold else "normal"
+        axes.fill_between(samples, beat, output, color=colour, alpha=0.25, label="error")
+        error = float(errors[index])
+        verdict = "abnormal" if error > threshold else "normal"
         axes.set_title(f"{label} beat: MAE {error:.4f} -> {verdict}", fontsize=9)
     grid[0, 0].legend(fontsize=8)
     for axes in grid[-1]:
@@ -107,15 +160,3 @@ def plot_reconstructions(result: TrainingResult, path: Path, per_class: int = 3)
     for axes in grid[:, 0]:
         axes.set_ylabel("normalised amplitude")
     return _save(figure, path)
-
-
-def save_report_plots(result: TrainingResult, roc_auc: float, directory: Path) -> list[Path]:
-    split = result.split
-    return [
-        plot_loss(result.history, result.best_epoch, directory / LOSS_PNG),
-        plot_error_histogram(
-            result.test_errors, split.test_is_normal, result.threshold, directory / HISTOGRAM_PNG
-        ),
-        plot_roc(result.test_errors, ~split.test_is_normal, roc_auc, directory / ROC_PNG),
-        plot_reconstructions(result, directory / RECONSTRUCTIONS_PNG),
-    ]

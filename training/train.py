@@ -4,8 +4,11 @@
 2. Min-max normalisation (one global min and max) fitted on the training part's normal beats.
 3. A seeded slice of those normal beats is held out for early stopping on its loss.
 4. The autoencoder is fitted on the remaining normal training beats.
-5. Threshold = mean + k * std of the MAE of the training part's normal beats (step 2's beats:
-   the fitted ones and the validation slice), as in the tutorial.
+5. The threshold, by the configured rule (`training.thresholds`):
+   - mean + k * std (the tutorial's, k = 1) or a percentile of the MAE of the training part's
+     normal beats (step 2's beats: the fitted ones and the validation slice);
+   - or calibrated on a labelled slice of the training part the model was not fitted on: the
+     validation slice's normal beats and the training part's abnormal beats. Never the test part.
 """
 
 from __future__ import annotations
@@ -18,13 +21,29 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.model_selection import train_test_split
 
-from app.artifact import Examples, MeanPlusKStd, MinMaxNormalisation, ThresholdRule, TrainingErrors
+from app.artifact import (
+    Calibrated,
+    CalibrationResult,
+    Examples,
+    MeanPlusKStd,
+    MinMaxNormalisation,
+    Percentile,
+    ThresholdRule,
+    TrainingErrors,
+)
 from app.scoring import denormalise, mean_absolute_error, normalise
 from training.config import TrainConfig
 from training.data import Dataset
 from training.model import build_from_config
+from training.split import Split, hold_out_indices, split_reference
+from training.thresholds import (
+    Objective,
+    OperatingPoint,
+    calibrated_threshold,
+    mean_plus_k_std_threshold,
+    percentile_threshold,
+)
 
 Log = Callable[[str], None]
 
@@ -34,13 +53,17 @@ class TrainingError(Exception):
 
 
 @dataclass(frozen=True)
-class Split:
-    """The reference split, in the data's raw units."""
+class CalibrationSlice:
+    """Labelled beats of the training part that the model was not fitted on, with their MAE.
 
-    train_beats: np.ndarray
-    train_is_normal: np.ndarray
-    test_beats: np.ndarray
-    test_is_normal: np.ndarray
+    The normal beats are the early-stopping validation slice; the abnormal beats are all of the
+    training part's abnormal beats. `*_rows` are row indices into the data set.
+    """
+
+    normal_rows: np.ndarray
+    abnormal_rows: np.ndarray
+    normal_errors: np.ndarray
+    abnormal_errors: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -58,15 +81,9 @@ class TrainingResult:
     best_epoch: int
     train_errors: np.ndarray
     test_errors: np.ndarray
+    calibration: CalibrationSlice | None  # None without a validation slice
     examples: Examples
     seconds: float
-
-
-def split_reference(dataset: Dataset, test_size: float, random_state: int) -> Split:
-    train_x, test_x, train_y, test_y = train_test_split(
-        dataset.beats, dataset.is_normal, test_size=test_size, random_state=random_state
-    )
-    return Split(train_x, train_y, test_x, test_y)
 
 
 def _check_split(split: Split) -> None:
@@ -107,16 +124,49 @@ def summarise_errors(errors: np.ndarray) -> TrainingErrors:
 
 
 def threshold_from_errors(errors: np.ndarray, k: float) -> tuple[float, MeanPlusKStd]:
-    return summarise_errors(errors).mean_plus_k_std(k), MeanPlusKStd(k=k)
+    return mean_plus_k_std_threshold(errors, k), MeanPlusKStd(k=k)
 
 
-def hold_out(beats: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(fit, validation): a seeded random `fraction` of the rows (at least one) is held out."""
-    if fraction <= 0:
-        return beats, beats[:0]
-    order = np.random.default_rng(seed).permutation(len(beats))
-    n_validation = max(1, round(fraction * len(beats)))
-    return beats[order[n_validation:]], beats[order[:n_validation]]
+def choose_threshold(
+    config: TrainConfig, train_errors: np.ndarray, calibration: CalibrationSlice | None
+) -> tuple[float, ThresholdRule]:
+    """The threshold by `config.threshold_rule`, and the rule as the model directory records it."""
+    if config.threshold_rule == "mean-std":
+        return threshold_from_errors(train_errors, config.threshold_k)
+    if config.threshold_rule == "percentile":
+        percentile = config.threshold_percentile
+        return percentile_threshold(train_errors, percentile), Percentile(percentile=percentile)
+    if calibration is None:
+        raise TrainingError(
+            "the calibrated threshold needs a validation slice (--validation-fraction above 0)"
+        )
+    return calibrate(calibration, config)
+
+
+def calibrate(calibration: CalibrationSlice, config: TrainConfig) -> tuple[float, Calibrated]:
+    target = config.target_false_alarm_rate if config.calibrate_for == "false-alarm-rate" else None
+    objective: Objective = "max_f1" if target is None else "false_alarm_rate"
+    point = calibrated_threshold(
+        calibration.normal_errors, calibration.abnormal_errors, objective, target
+    )
+    rule = Calibrated(
+        objective=objective,
+        target_false_alarm_rate=target,
+        n_normal=len(calibration.normal_rows),
+        n_abnormal=len(calibration.abnormal_rows),
+        achieved=calibration_result(point),
+    )
+    return point.threshold, rule
+
+
+def calibration_result(point: OperatingPoint) -> CalibrationResult:
+    return CalibrationResult(
+        precision=point.precision,
+        recall=point.recall,
+        f1=point.f1,
+        false_alarm_rate=point.false_alarm_rate,
+        accuracy=point.accuracy,
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -155,11 +205,12 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
     normal_train = split.train_beats[split.train_is_normal]
     norm = fit_normalisation(normal_train)
     normal_train_x = normalise(normal_train, norm)
-    fit_x, val_x = hold_out(normal_train_x, config.validation_fraction, config.seed)
+    fit, validation = hold_out_indices(len(normal_train_x), config.validation_fraction, config.seed)
     model = build_from_config(dataset.beats.shape[1], config.model)
-    history, best_epoch = _fit(model, fit_x, val_x, config, log)
+    history, best_epoch = _fit(model, normal_train_x[fit], normal_train_x[validation], config, log)
     train_errors = reconstruction_errors(model, normal_train_x)
-    threshold, rule = threshold_from_errors(train_errors, config.threshold_k)
+    calibration = calibration_slice(model, split, norm, train_errors, validation)
+    threshold, rule = choose_threshold(config, train_errors, calibration)
     return TrainingResult(
         model=model,
         config=config,
@@ -174,8 +225,32 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
         best_epoch=best_epoch,
         train_errors=train_errors,
         test_errors=reconstruction_errors(model, normalise(split.test_beats, norm)),
+        calibration=calibration,
         examples=derive_examples(model, split, norm, threshold),
         seconds=time.perf_counter() - started,
+    )
+
+
+def calibration_slice(
+    model: keras.Model,
+    split: Split,
+    norm: MinMaxNormalisation,
+    train_errors: np.ndarray,
+    validation: np.ndarray,
+) -> CalibrationSlice | None:
+    """The validation slice's normal beats and the training part's abnormal beats.
+
+    `train_errors` are the errors of the training part's normal beats, in their order there;
+    `validation` indexes the validation slice into them.
+    """
+    if not len(validation):
+        return None
+    abnormal = ~split.train_is_normal
+    return CalibrationSlice(
+        normal_rows=split.train_rows[split.train_is_normal][validation],
+        abnormal_rows=split.train_rows[abnormal],
+        normal_errors=train_errors[validation],
+        abnormal_errors=reconstruction_errors(model, normalise(split.train_beats[abnormal], norm)),
     )
 
 

@@ -8,13 +8,14 @@ Synthetic beats are sine-based shapes, not data rows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from training.config import TrainConfig
-from training.data import Dataset
+from training.data import Dataset, load_beats
 from training.train import TrainingResult, train
 
 N_SAMPLES = 140
@@ -46,9 +47,10 @@ def synthetic_beats(n_normal: int, n_abnormal: int, seed: int = 0) -> Beats:
     return beats[order].astype(np.float32), is_normal[order]
 
 
-def write_csv(path: Path, beats: np.ndarray, is_normal: np.ndarray) -> Path:
+def write_csv(path: Path, beats: np.ndarray, is_normal: np.ndarray, fmt: str = ".6f") -> Path:
+    """`fmt` ".9g" writes float32 beats exactly: the file reads back to the same values."""
     lines = (
-        ",".join(f"{value:.6f}" for value in beat) + f",{int(normal)}"
+        ",".join(f"{value:{fmt}}" for value in beat) + f",{int(normal)}"
         for beat, normal in zip(beats, is_normal, strict=True)
     )
     path.write_text("\n".join(lines) + "\n")
@@ -119,3 +121,23 @@ def tiny_config() -> TrainConfig:
 def tiny_result(tiny_config: TrainConfig) -> TrainingResult:
     """A small model trained in a few seconds on synthetic beats, shared by the cheap tests."""
     return train(synthetic_dataset(), tiny_config)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_result: TrainingResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tiny_result` exported as a model directory (read-only: tests must not change it)."""
+    from training.export import export_model
+
+    target = tmp_path_factory.mktemp("export") / "model"
+    export_model(tiny_result, target, created_at=datetime(2025, 3, 4, 5, 6, tzinfo=UTC))
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tiny_result: TrainingResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data `tiny_result` was trained on, written exactly (it reads back to the same beats)."""
+    dataset = tiny_result.dataset
+    path = tmp_path_factory.mktemp("data") / "synthetic.csv"
+    write_csv(path, dataset.beats, dataset.is_normal, fmt=".9g")
+    np.testing.assert_array_equal(load_beats(path).beats, dataset.beats)
+    return path

@@ -16,7 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OPTIONS = [
     "--data", "--output", "--epochs", "--batch-size", "--seed", "--threshold-k", "--hidden-units",
     "--activation", "--dropout", "--input-noise", "--learning-rate", "--validation-fraction",
-    "--patience", "--quiet",
+    "--patience", "--quiet", "--threshold-rule", "--threshold-percentile", "--calibrate-for",
+    "--target-false-alarm-rate",
 ]  # fmt: skip
 
 
@@ -52,7 +53,15 @@ def test_missing_data_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize(
     "option",
-    [["--hidden-units", "32,x"], ["--epochs", "0"], ["--validation-fraction", "1.5"]],
+    [
+        ["--hidden-units", "32,x"],
+        ["--epochs", "0"],
+        ["--validation-fraction", "1.5"],
+        ["--threshold-rule", "median"],
+        ["--threshold-percentile", "0"],
+        ["--calibrate-for", "recall"],
+        ["--target-false-alarm-rate", "1.5"],
+    ],
 )
 def test_invalid_option_values_exit_2(
     option: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -7,6 +7,7 @@ each takes a few seconds on two CPU cores.
 from __future__ import annotations
 
 import io
+import json
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from app.artifact import KERAS_FILE, ONNX_FILE, ModelMetadata, read_metadata
+from app.artifact import KERAS_FILE, ONNX_FILE, Metrics, ModelMetadata, read_metadata
 from app.scoring import normalise
 from training.cli import main
 from training.data import load_beats
+from training.evaluate_cli import main as evaluate_main
 from training.train import split_reference
 
 pytestmark = pytest.mark.slow
@@ -118,3 +120,18 @@ def test_same_seed_gives_the_same_threshold_metrics_and_onnx_model(
     assert again.metadata.metrics == run.metadata.metrics
     assert again.metadata.examples == run.metadata.examples
     assert again.metadata.files[ONNX_FILE] == run.metadata.files[ONNX_FILE]
+
+
+def test_ecg_evaluate_reproduces_the_recorded_report_on_the_reference_split(
+    run: Run, ecg_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--model", run.directory, "--data", ecg_csv, "--reference-split", "--output", tmp_path]
+    assert evaluate_main([str(arg) for arg in args]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    metrics = json.loads((tmp_path / "report.json").read_text())["metrics"]
+    metrics.pop("false_alarm_rate")
+    assert Metrics.model_validate(metrics) == run.metadata.metrics
+    csv_name = "thresholds.csv"
+    assert (tmp_path / csv_name).read_bytes() == (run.directory / csv_name).read_bytes()
+    report = "\n".join(printed[1:-1])  # between the model line and "report written to"
+    assert report.startswith("threshold ") and report in run.stdout

@@ -3,51 +3,35 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from app.artifact import KERAS_FILE, METADATA_FILE, ONNX_FILE, Metrics, read_metadata
+from app.artifact import KERAS_FILE, METADATA_FILE, ONNX_FILE, read_metadata
 from training import export
 from training.atomic import ExportError, atomic_directory
-from training.evaluate import evaluate
 from training.export import export_model
 from training.train import TrainingResult
 
-PNG_FILES = {"loss.png", "error_histogram.png", "roc.png", "reconstructions.png"}
-
-
-@pytest.fixture(scope="module")
-def tiny_metrics(tiny_result: TrainingResult) -> Metrics:
-    split = tiny_result.split
-    return evaluate(tiny_result.test_errors, ~split.test_is_normal, tiny_result.threshold)
-
-
-@pytest.fixture(scope="module")
-def exported(
-    tiny_result: TrainingResult, tiny_metrics: Metrics, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    target = tmp_path_factory.mktemp("export") / "model"
-    export_model(
-        tiny_result, tiny_metrics, target, created_at=datetime(2025, 3, 4, 5, 6, tzinfo=UTC)
-    )
-    return target
+PNG_FILES = {
+    "loss.png", "error_histogram.png", "roc.png", "precision_recall.png", "reconstructions.png",
+}  # fmt: skip
+REPORT_FILES = {*PNG_FILES, "thresholds.csv"}
 
 
 def entries(directory: Path) -> list[str]:
     return sorted(path.name for path in directory.iterdir())
 
 
-def test_export_writes_a_directory_the_service_reader_accepts(exported: Path) -> None:
-    metadata = read_metadata(exported)
-    assert set(entries(exported)) == {METADATA_FILE, ONNX_FILE, KERAS_FILE, *PNG_FILES}
-    assert set(metadata.files) == {ONNX_FILE, KERAS_FILE, *PNG_FILES}
+def test_export_writes_a_directory_the_service_reader_accepts(tiny_model_dir: Path) -> None:
+    metadata = read_metadata(tiny_model_dir)
+    assert set(entries(tiny_model_dir)) == {METADATA_FILE, ONNX_FILE, KERAS_FILE, *REPORT_FILES}
+    assert set(metadata.files) == {ONNX_FILE, KERAS_FILE, *REPORT_FILES}
     assert metadata.input_length == 140
 
 
-def test_export_records_version_time_and_library_versions(exported: Path) -> None:
-    metadata = read_metadata(exported)
+def test_export_records_version_time_and_library_versions(tiny_model_dir: Path) -> None:
+    metadata = read_metadata(tiny_model_dir)
     onnx_sha = metadata.files[ONNX_FILE]
     assert metadata.model_version == f"ecg5000-dae-20250304-{onnx_sha[:8]}"
     assert re.fullmatch(r"ecg5000-dae-\d{8}-[0-9a-f]{8}", metadata.model_version)
@@ -58,9 +42,9 @@ def test_export_records_version_time_and_library_versions(exported: Path) -> Non
     assert metadata.training.hyperparameters["hidden_units"] == [128, 64, 32]
 
 
-def test_export_writes_png_plots(exported: Path) -> None:
+def test_export_writes_png_plots(tiny_model_dir: Path) -> None:
     for name in PNG_FILES:
-        assert (exported / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
+        assert (tiny_model_dir / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
 
 
 def test_atomic_directory_appears_only_when_the_block_succeeds(tmp_path: Path) -> None:
@@ -93,7 +77,6 @@ def test_atomic_directory_replaces_an_existing_model_and_removes_the_old_one(
 
 def test_failure_mid_export_leaves_no_target_directory(
     tiny_result: TrainingResult,
-    tiny_metrics: Metrics,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -102,47 +85,46 @@ def test_failure_mid_export_leaves_no_target_directory(
 
     monkeypatch.setattr(export, "export_onnx", broken_onnx_export)
     with pytest.raises(RuntimeError, match="simulated failure"):
-        export_model(tiny_result, tiny_metrics, tmp_path / "model")
+        export_model(tiny_result, tmp_path / "model")
     assert entries(tmp_path) == []
 
 
 def test_failure_mid_export_leaves_the_previous_model_intact(
     tiny_result: TrainingResult,
-    tiny_metrics: Metrics,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     target = tmp_path / "model"
-    export_model(tiny_result, tiny_metrics, target)
+    export_model(tiny_result, target)
     before = {name: (target / name).read_bytes() for name in entries(target)}
 
-    def broken_plots(*args: object) -> None:
+    def broken_report(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export, "save_report_plots", broken_plots)
+    monkeypatch.setattr(export, "save_report", broken_report)
     with pytest.raises(OSError, match="No space left"):
-        export_model(tiny_result, tiny_metrics, target)
+        export_model(tiny_result, target)
     assert {name: (target / name).read_bytes() for name in entries(target)} == before
     assert entries(tmp_path) == ["model"]
     read_metadata(target)
 
 
 def test_export_refuses_to_replace_a_directory_that_is_not_a_model(
-    tiny_result: TrainingResult, tiny_metrics: Metrics, tmp_path: Path
+    tiny_result: TrainingResult, tmp_path: Path
 ) -> None:
     precious = tmp_path / "notes"
     precious.mkdir()
     (precious / "thesis.tex").write_text("years of work")
     with pytest.raises(ExportError, match="not a model directory"):
-        export_model(tiny_result, tiny_metrics, precious)
+        export_model(tiny_result, precious)
     assert entries(precious) == ["thesis.tex"]
     assert entries(tmp_path) == ["notes"]
 
 
 def test_export_refuses_a_target_that_is_a_file(
-    tiny_result: TrainingResult, tiny_metrics: Metrics, tmp_path: Path
+    tiny_result: TrainingResult, tmp_path: Path
 ) -> None:
     target = tmp_path / "model"
     target.write_text("not a directory")
     with pytest.raises(ExportError, match="not a directory"):
-        export_model(tiny_result, tiny_metrics, target)
+        export_model(tiny_result, target)

@@ -13,10 +13,10 @@ from app.scoring import denormalise, normalise
 from training.config import TrainConfig
 from training.evaluate import evaluate, format_metrics
 from training.model import build_autoencoder
+from training.split import hold_out
 from training.train import (
     TrainingError,
     TrainingResult,
-    hold_out,
     reconstruction_errors,
     summarise_errors,
     threshold_from_errors,

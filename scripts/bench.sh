@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets up .venv (with TensorFlow, for the naive reference server) and wrk, then runs the serving
+# benchmark: the service beside a naive Keras server, same load, one table of figures and ratios.
+# Arguments go to `python -m bench.run` (e.g. --duration 20, --skip-naive).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq wrk
+  else
+    echo "bench: wrk is needed: sudo apt-get install wrk" >&2
+    exit 2
+  fi
+fi
+exec "$VENV/bin/python" -m bench.run "$@"

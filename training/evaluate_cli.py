@@ -1,0 +1,310 @@
+"""`ecg-evaluate`: score a model directory on labelled beats, or train on several random splits.
+
+Model mode scores through `app.scoring.load_scorer`, the service's own ONNX path, so the figures
+are the ones the service would produce; it prints (and with --output saves) the report `ecg-train`
+makes: metrics, confusion matrix, the table across thresholds, plots, plus `report.json`.
+It needs no TensorFlow. Multi-split mode trains (see `training.multi_split`).
+
+Scoring, plotting and training modules are imported only once the arguments are good, so `--help`
+and usage errors are fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from app.artifact import ArtifactError, MeanPlusKStd, ModelMetadata
+from training.config import TrainConfig
+from training.data import DATA_SET_NAME, DataError, Dataset, load_data_arg
+from training.options import (
+    add_training_options,
+    config_from_args,
+    non_negative_float,
+    positive_int,
+)
+
+if TYPE_CHECKING:
+    from training.report import Report
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+REPORT_JSON = "report.json"
+PROG = "ecg-evaluate"
+
+
+class EvaluationError(Exception):
+    """The model and the data cannot be evaluated together."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        check_mode(parser, args)
+    except SystemExit as exc:  # --help, or a usage error argparse already reported
+        return int(exc.code or 0)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Score a model directory against a labelled data file and report accuracy, precision, "
+            "recall, F1, ROC AUC, the confusion matrix and the figures across thresholds, as the "
+            "service would score the beats. Or, with --multi-split N, train the model on N random "
+            "80/20 splits and report how the held-out figures vary."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--model", type=Path, metavar="DIR", help="model directory to evaluate")
+    mode.add_argument(
+        "--multi-split",
+        type=_at_least_two,
+        metavar="N",
+        help="train on N random 80/20 splits instead: the reference split (random_state 21, "
+        "seed 42: ecg-train's run) then N - 1 others, random_state = seed = S, S + 1, ... "
+        "(skipping 21)",
+    )
+    add(
+        "--data",
+        required=True,
+        metavar="PATH|ecg5000",
+        help=f"labelled data file (either layout ecg-train reads), or {DATA_SET_NAME!r}",
+    )
+    add(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="directory to write the report's files into (created if needed; files of the same "
+        "name are replaced); without it the report is only printed",
+    )
+    add_model_options(parser)
+    add_multi_split_options(parser)
+    return parser
+
+
+def add_multi_split_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument_group("multi-split mode").add_argument(
+        "--seed-base", type=int, default=1, metavar="S", help="first random_state and seed"
+    )
+    add_training_options(parser, with_seed=False, title="training (multi-split mode)")
+    parser.set_defaults(seed=TrainConfig().seed)  # the reference split's seed
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model mode")
+    group.add_argument(
+        "--reference-split",
+        action="store_true",
+        help="evaluate only the 1,000 held-out test rows of the reference protocol "
+        "(train_test_split(test_size=0.2, random_state=21)) instead of every row",
+    )
+    point = group.add_mutually_exclusive_group()
+    point.add_argument(
+        "--threshold",
+        type=_positive_finite_float,
+        metavar="T",
+        help="evaluate at this threshold instead of the model's",
+    )
+    point.add_argument(
+        "--k",
+        type=non_negative_float,
+        metavar="K",
+        help="evaluate at mean + K * std of the training normal beats' errors (from metadata.json)",
+    )
+
+
+MODEL_MODE_OPTIONS = {
+    "reference_split": "--reference-split",
+    "threshold": "--threshold",
+    "k": "--k",
+}
+
+
+def check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse the options of the other mode, rather than silently ignoring them."""
+    if args.multi_split is not None:
+        for dest, option in MODEL_MODE_OPTIONS.items():
+            if getattr(args, dest) not in (None, False):
+                parser.error(f"{option} goes with --model, not --multi-split")
+        if args.validation_fraction <= 0:
+            parser.error("--multi-split calibrates on the validation slice: it must not be 0")
+        return
+    for dest, default in multi_split_defaults().items():
+        if getattr(args, dest) != default:
+            option = "--" + dest.replace("_", "-")
+            parser.error(f"{option} goes with --multi-split, not --model")
+
+
+def multi_split_defaults() -> dict[str, Any]:
+    """The multi-split mode's options (by their dest) and their default values."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add_multi_split_options(probe)
+    return vars(probe.parse_args([]))
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    try:
+        dataset = load_data_arg(args.data)
+        if args.multi_split is not None:
+            return run_multi_split(args, dataset, started)
+        return run_model(args, dataset)
+    except (DataError, ArtifactError, EvaluationError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        return _fail(f"{exc.filename or args.output}: {exc.strerror or exc}", EXIT_FAILURE)
+
+
+def run_model(args: argparse.Namespace, dataset: Dataset) -> int:
+    from app.scoring import load_scorer, normalise
+    from training.report import ScoredBeats, build_report, format_report, save_report
+
+    scorer = load_scorer(args.model)
+    metadata = scorer.metadata
+    beats, is_normal, selection = select_rows(dataset, metadata, args.reference_split)
+    scores = scorer.score(beats)
+    normalised = normalise(beats, metadata.normalisation)
+    scored = ScoredBeats(scores.errors, is_normal, normalised, scores.reconstructions)
+    threshold, rule = chosen_threshold(metadata, args.threshold, args.k)
+    heading = "held-out metrics" if args.reference_split else f"metrics on {selection}"
+    report = build_report(scored, threshold, rule, metadata.training_errors, selection, heading)
+    _say(f"model {metadata.model_version} ({args.model}) on {dataset.source}: {selection}")
+    _say(format_report(report))
+    if args.output is not None:
+        args.output.mkdir(parents=True, exist_ok=True)
+        written = save_report(report, args.output)
+        record = report_json(report, metadata, args, dataset, selection, written)
+        (args.output / REPORT_JSON).write_text(json.dumps(record, indent=2) + "\n")
+        _say(f"report written to {args.output}")
+    return 0
+
+
+def select_rows(
+    dataset: Dataset, metadata: ModelMetadata, reference_split: bool
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(beats, is_normal, what they are): every row, or the reference split's test rows."""
+    if dataset.beats.shape[1] != metadata.input_length:
+        raise EvaluationError(
+            f"the data has {dataset.beats.shape[1]} samples per beat, "
+            f"the model expects {metadata.input_length}"
+        )
+    beats, is_normal, selection = dataset.beats, dataset.is_normal, f"all {dataset.n_rows} rows"
+    if reference_split:
+        from training.split import split_reference
+
+        config = TrainConfig()
+        split = split_reference(dataset, config.test_size, config.split_random_state)
+        beats, is_normal = split.test_beats, split.test_is_normal
+        selection = f"the {len(beats)} held-out test rows of the reference split"
+        if dataset.sha256 != metadata.training.data_sha256:
+            print(
+                f"{PROG}: note: this is not the data the model was trained on (sha256 differs); "
+                "the reference split's test rows are not its held-out rows",
+                file=sys.stderr,
+            )
+    if is_normal.all() or not is_normal.any():
+        raise EvaluationError(f"{selection} hold one class only; both are needed to evaluate")
+    return beats, is_normal, selection
+
+
+def chosen_threshold(
+    metadata: ModelMetadata, threshold: float | None, k: float | None
+) -> tuple[float, str]:
+    """The model's threshold and rule, or the one asked for on the command line."""
+    if threshold is not None:
+        return threshold, "threshold given on the command line"
+    if k is not None:
+        return metadata.training_errors.mean_plus_k_std(k), MeanPlusKStd(k=k).describe()
+    return metadata.threshold, metadata.threshold_rule.describe()
+
+
+def report_json(
+    report: Report,
+    metadata: ModelMetadata,
+    args: argparse.Namespace,
+    dataset: Dataset,
+    selection: str,
+    written: list[Path],
+) -> dict[str, Any]:
+    from training.report import report_record
+
+    return {
+        "model_dir": str(args.model),
+        "model_version": metadata.model_version,
+        "data": {
+            "source": dataset.source,
+            "sha256": dataset.sha256,
+            "rows": selection,
+            "n_beats": report.metrics.n_test,
+        },
+        **report_record(report),
+        "files": sorted(path.name for path in written),
+    }
+
+
+def run_multi_split(args: argparse.Namespace, dataset: Dataset, started: float) -> int:
+    from training import multi_split
+    from training.train import TrainingError
+
+    config = config_from_args(args)
+    plans = multi_split.plan_splits(args.multi_split, args.seed_base, config)
+    _say(f"training on {len(plans)} splits of {dataset.source} ({dataset.n_rows} rows)")
+    try:
+        rows = multi_split.run_splits(dataset, config, plans, log=_say)
+    except TrainingError as exc:
+        raise EvaluationError(str(exc)) from None
+    summary = multi_split.summarise(rows)
+    _say(multi_split.markdown_table(rows, summary))
+    if args.output is not None:
+        args.output.mkdir(parents=True, exist_ok=True)
+        details = {"data": dataset.source, "data_sha256": dataset.sha256, "config": asdict(config)}
+        multi_split.write_csv(rows, summary, args.output / multi_split.MULTI_SPLIT_CSV)
+        multi_split.write_json(rows, summary, details, args.output / multi_split.MULTI_SPLIT_JSON)
+        _say(f"tables written to {args.output}")
+    _say(f"{time.perf_counter() - started:.1f}s in all")
+    return 0
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _at_least_two(text: str) -> int:
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (for a spread), got {text}")
+    return value
+
+
+def _positive_finite_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,196 @@
+"""The command-line options that make a `TrainConfig`, shared by `ecg-train` and `ecg-evaluate`.
+
+Defaults come from `training.config`, so `--help` shows the current ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import get_args
+
+from training.config import CalibrationTarget, ModelConfig, ThresholdRuleName, TrainConfig
+
+
+def add_training_options(
+    parser: argparse.ArgumentParser, *, with_seed: bool = True, title: str = "training"
+) -> None:
+    """The options `config_from_args` reads, in two groups (`title`, then "threshold rule").
+
+    Without `with_seed` there is no --seed option: the caller sets a default `seed`.
+    """
+    model, train = ModelConfig(), TrainConfig()
+    add = parser.add_argument_group(title).add_argument
+    add(
+        "--epochs",
+        type=positive_int,
+        default=train.epochs,
+        help="maximum training epochs (early stopping usually ends sooner)",
+    )
+    add("--batch-size", type=positive_int, default=train.batch_size, help="training batch size")
+    if with_seed:
+        add(
+            "--seed",
+            type=int,
+            default=train.seed,
+            help="seed for weights, shuffling and the validation slice (the test split is fixed)",
+        )
+    add(
+        "--hidden-units",
+        type=units,
+        default=",".join(map(str, model.hidden_units)),
+        metavar="N,N,...",
+        help="encoder layer sizes, the last one the bottleneck; the decoder mirrors them",
+    )
+    add("--activation", default=model.activation, help="activation of the hidden layers")
+    add(
+        "--dropout",
+        type=fraction,
+        default=model.dropout,
+        help="dropout rate after every hidden layer (0: none)",
+    )
+    add(
+        "--input-noise",
+        type=non_negative_float,
+        default=model.input_noise,
+        help="std of Gaussian noise added to the normalised input while training (0: none)",
+    )
+    add(
+        "--learning-rate",
+        type=positive_float,
+        default=model.learning_rate,
+        help="Adam learning rate",
+    )
+    add(
+        "--validation-fraction",
+        type=fraction,
+        default=train.validation_fraction,
+        help="fraction of the normal training beats held out for early stopping (0: none)",
+    )
+    add(
+        "--patience",
+        type=positive_int,
+        default=train.patience,
+        help="epochs without a better validation loss before training stops",
+    )
+    add_threshold_options(parser)
+
+
+def add_threshold_options(parser: argparse.ArgumentParser) -> None:
+    train = TrainConfig()
+    add = parser.add_argument_group(
+        "threshold rule",
+        "A beat is abnormal when its reconstruction error (MAE) is above the threshold. Each "
+        "option below the rule applies to one rule only.",
+    ).add_argument
+    add(
+        "--threshold-rule",
+        choices=get_args(ThresholdRuleName),
+        default=train.threshold_rule,
+        help="mean-std: mean + K * std of the training normal beats' errors; percentile: the P-th "
+        "percentile of those errors; calibrated: chosen on a labelled slice of the training part "
+        "the model is not fitted on (the validation slice's normal beats and the training part's "
+        "abnormal beats; never the test rows)",
+    )
+    add(
+        "--threshold-k",
+        type=non_negative_float,
+        default=train.threshold_k,
+        metavar="K",
+        help="mean-std: threshold = mean + K * std",
+    )
+    add(
+        "--threshold-percentile",
+        type=percentile,
+        default=train.threshold_percentile,
+        metavar="P",
+        help="percentile: threshold = the P-th percentile, P in (0, 100]",
+    )
+    add(
+        "--calibrate-for",
+        choices=get_args(CalibrationTarget),
+        default=train.calibrate_for,
+        help="calibrated: f1 maximises F1; false-alarm-rate catches the most abnormal beats "
+        "while flagging at most R of the normal ones (--target-false-alarm-rate)",
+    )
+    add(
+        "--target-false-alarm-rate",
+        type=rate,
+        default=train.target_false_alarm_rate,
+        metavar="R",
+        help="calibrated, --calibrate-for false-alarm-rate: the highest fraction of normal "
+        "beats that may be flagged, R in [0, 1]",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        model=ModelConfig(
+            hidden_units=args.hidden_units,
+            activation=args.activation,
+            dropout=args.dropout,
+            input_noise=args.input_noise,
+            learning_rate=args.learning_rate,
+        ),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        threshold_rule=args.threshold_rule,
+        threshold_k=args.threshold_k,
+        threshold_percentile=args.threshold_percentile,
+        calibrate_for=args.calibrate_for,
+        target_false_alarm_rate=args.target_false_alarm_rate,
+        validation_fraction=args.validation_fraction,
+        patience=args.patience,
+    )
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def percentile(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"must be in (0, 100], got {text}")
+    return value
+
+
+def rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def units(text: str) -> tuple[int, ...]:
+    try:
+        units = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 32,16,8, got {text!r}") from None
+    if any(unit <= 0 for unit in units):
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return units
