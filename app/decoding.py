@@ -2,7 +2,7 @@
 
 No FastAPI here. Every refusal is a `BadRequest` naming the place (beat, sample) and the problem.
 
-JSON takes two paths. The fast one, orjson straight into a NumPy array, serves the bodies clients
+JSON takes two paths. The fast one, simdjson straight into a NumPy array, serves the bodies clients
 send almost always: only numbers, one key. Anything else (a string, a boolean, a ragged or
 non-finite beat, malformed JSON) takes the strict path, pydantic's validator, whose only job is to
 say exactly what is wrong and where; both paths accept the same bodies.
@@ -10,24 +10,22 @@ say exactly what is wrong and where; both paths accept the same bodies.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
+import simdjson
 from pydantic import ValidationError
 
 from app.problems import BadRequest, Problem
 from app.schemas import PredictOptions, PredictRequest
 
-# Bytes that JSON numbers, lists and whitespace are made of. A body with only numbers under the one
-# key loses all of them but what is left of '{"beats":}' (its 'e' is a number byte too).
-NUMBER_BYTES = b"0123456789.eE+-,[] \t\r\n"
-BEATS_ENVELOPE_REST = b'{"bats":}'
 FLOAT32_BYTES = 4
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BeatMatrix = npt.NDArray[np.float32]
+_parsers = threading.local()
 
 
 JSON_TYPES = {"", "application/json"}  # no content type: JSON, as FastAPI assumes
@@ -64,7 +62,7 @@ def decode_options(query: Mapping[str, str]) -> PredictOptions:
 
 
 def decode_json_beats(body: bytes, input_length: int, max_beats: int) -> BeatMatrix:
-    fast = _fast_json_beats(body)
+    fast = _fast_json_beats(body, input_length)
     beats = fast if fast is not None else _strict_json_beats(body)
     return check_beats(beats, input_length, max_beats)
 
@@ -83,7 +81,7 @@ def decode_binary_beats(body: bytes, input_length: int, max_beats: int) -> BeatM
 
 
 def check_beats(
-    beats: npt.NDArray[Any] | list[list[float]], input_length: int, max_beats: int
+    beats: BeatMatrix | list[list[float]], input_length: int, max_beats: int
 ) -> BeatMatrix:
     """The checks every body passes: beat count, beat length, finite float32 samples."""
     if len(beats) > max_beats:
@@ -91,25 +89,42 @@ def check_beats(
         raise BadRequest(413, "Too many beats", [Problem("beats", message)])
     if isinstance(beats, list):
         _check_lengths([len(beat) for beat in beats], input_length)
-    elif beats.shape[1] != input_length:
-        _check_lengths([beats.shape[1]] * len(beats), input_length)
-    matrix = np.asarray(beats, dtype=np.float64)
-    _check_finite_float32(matrix)
-    return matrix.astype(np.float32)
-
-
-def _fast_json_beats(body: bytes) -> npt.NDArray[np.float64] | None:
-    """The array, for a body of numbers only under a single "beats" key; None for anything else."""
-    if body.translate(None, NUMBER_BYTES) != BEATS_ENVELOPE_REST:
-        return None  # a string, boolean or null somewhere (NumPy takes null for NaN): strict path
-    try:
-        document = orjson.loads(body)
-        beats = np.array(document["beats"], dtype=np.float64)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
-    if len(document) != 1 or beats.ndim != 2 or beats.shape[0] == 0 or beats.shape[1] == 0:
-        return None
+        with np.errstate(over="ignore"):  # beyond float32: inf, refused just below
+            beats = np.array(beats, dtype=np.float32)
+    _check_finite(beats)
     return beats
+
+
+def _fast_json_beats(body: bytes, input_length: int) -> BeatMatrix | None:
+    """The matrix, for a well-formed body of numbers only; None for anything else.
+
+    simdjson parses the body and hands the numbers over as one flat buffer of doubles, with no
+    Python float made per sample (3x faster than orjson on 1,000 beats, bench/). It refuses
+    strings, booleans and nulls itself; the checks here make sure the flat buffer really is
+    `beats` rows of `input_length` numbers (no other key, no list nested in a beat).
+    """
+    try:
+        document: Any = _parser().parse(body)
+        beats = document["beats"]
+        n_beats = len(beats)
+        if len(document) != 1 or n_beats == 0 or body.count(b"[") != n_beats + 1:
+            return None
+        if any(len(beat) != input_length for beat in beats):
+            return None
+        flat = np.frombuffer(beats.as_buffer(of_type="d"), dtype=np.float64)
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError):
+        return None  # malformed, not an object, no "beats", a string in a beat...
+    with np.errstate(over="ignore"):  # beyond float32: inf, refused by check_beats
+        return flat.astype(np.float32).reshape(n_beats, input_length)
+
+
+def _parser() -> simdjson.Parser:
+    """One parser per thread, reused: a new one allocates its buffers afresh for every body,
+    which cost more than the parsing itself under load (py-spy, bench/)."""
+    parser: simdjson.Parser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = simdjson.Parser()
+    return parser
 
 
 def _strict_json_beats(body: bytes) -> list[list[float]]:
@@ -129,13 +144,13 @@ def _check_lengths(lengths: list[int], input_length: int) -> None:
         raise BadRequest(422, "Invalid beats", problems)
 
 
-def _check_finite_float32(beats: npt.NDArray[np.float64]) -> None:
-    bad = ~(np.abs(beats) <= FLOAT32_MAX)  # also true for NaN
+def _check_finite(beats: BeatMatrix) -> None:
+    bad = ~np.isfinite(beats)
     if bad.any():
         problems = [
             Problem(
                 f"beats[{i}][{j}]",
-                f"must be a finite number within ±{FLOAT32_MAX:.4g}, got {float(beats[i, j])!r}",
+                f"must be a finite number within ±{FLOAT32_MAX:.4g} (float32)",
                 int(i),
                 int(j),
             )

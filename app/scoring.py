@@ -31,10 +31,13 @@ def denormalise(values: FloatArray, normalisation: MinMaxNormalisation) -> npt.N
 
 
 def mean_absolute_error(beats: FloatArray, reconstructions: FloatArray) -> npt.NDArray[np.float64]:
-    """Per-beat MAE, accumulated in float64 so verdicts at the threshold do not depend on order."""
-    errors: npt.NDArray[np.float64] = np.mean(
-        np.abs(reconstructions - beats), axis=1, dtype=np.float64
-    )
+    """Per-beat MAE, accumulated in float64 so verdicts at the threshold do not depend on order.
+
+    A sum over the samples, then a division: `np.mean`'s Python-level wrapper cost more than the
+    arithmetic on 1-beat requests.
+    """
+    absolute = np.abs(reconstructions - beats)
+    errors: npt.NDArray[np.float64] = absolute.sum(axis=1, dtype=np.float64) / absolute.shape[1]
     return errors
 
 

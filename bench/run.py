@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="ecg-bench-") as tmp:
         scenarios = write_scenarios(Path(tmp), args.model_dir, args.connections)
-        servers = build_servers(args.model_dir, skip_naive=args.skip_naive)
+        servers = build_servers(args.model_dir, args.skip_naive, args.workers)
         results = [run_server(server, scenarios, args) for server in servers]
     print(format_table(results, scenarios))
     print()
@@ -97,14 +97,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="connections for 1-beat load")
     parser.add_argument("--model-dir", type=Path, default=SHIPPED_MODEL_DIR)
     parser.add_argument("--skip-naive", action="store_true", help="benchmark the service only")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="service worker processes (ecg-serve --workers)"
+    )
     return parser.parse_args(argv)
 
 
-def build_servers(model_dir: Path, skip_naive: bool) -> list[Server]:
+def build_servers(model_dir: Path, skip_naive: bool, workers: int) -> list[Server]:
     bin_dir = Path(sys.executable).parent
     all_scenarios = ["1 beat", "1 beat, 1 connection", "1000 beats JSON", "1000 beats float32"]
     servers = [
-        Server("service", [str(bin_dir / "ecg-serve"), "--log-level", "warning"], all_scenarios)
+        Server(
+            f"service ({workers} worker{'s' if workers > 1 else ''})",
+            [str(bin_dir / "ecg-serve"), "--log-level", "warning", "--workers", str(workers)],
+            all_scenarios,
+        )
     ]
     if not skip_naive:
         naive = [
@@ -149,11 +156,11 @@ def run_server(
     port = free_port()
     with started(server, port, args.model_dir) as (process, ready_s):
         result.ready_s = ready_s
-        result.rss_mb = rss_mb(process.pid, "VmRSS")
+        result.rss_mb = tree_rss_mb(process.pid, "VmRSS")
         for name in server.scenarios:
             print(f"bench: {server.name}: {name} ...", file=sys.stderr, flush=True)
             result.loads[name] = run_wrk(port, scenarios[name], args.duration)
-        result.peak_rss_mb = rss_mb(process.pid, "VmHWM")
+        result.peak_rss_mb = tree_rss_mb(process.pid, "VmHWM")
     return result
 
 
@@ -212,11 +219,14 @@ def run_wrk(port: int, scenario: Scenario, duration: int) -> LoadResult:
     )
 
 
-def rss_mb(pid: int, field_name: str) -> float:
+def tree_rss_mb(pid: int, field_name: str) -> float:
+    """Resident memory of a process and its children (worker processes), in MB."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field_name + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+            total += int(line.split()[1]) / 1024
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return total + sum(tree_rss_mb(int(child), field_name) for child in children)
 
 
 def free_port() -> int:
@@ -259,7 +269,10 @@ def format_table(results: list[ServerResult], scenarios: dict[str, Scenario]) ->
             "lower",
         )
     )
-    lines = ["| measure | service | naive | service vs naive |", "| --- | ---: | ---: | ---: |"]
+    lines = [
+        f"| measure | {service.name} | naive | service vs naive |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for label, mine, theirs, better in rows:
         lines.append(
             f"| {label} | {_fmt(mine)} | {_fmt(theirs)} | {_ratio(mine, theirs, better)} |"
