@@ -88,7 +88,7 @@ class Percentile(_Frozen):
 
 
 class CalibrationResult(_Frozen):
-    """What the calibrated threshold achieves on the labelled calibration slice."""
+    """What the calibrated threshold achieves on the labelled calibration slice (weighted)."""
 
     precision: FiniteFloat
     recall: FiniteFloat
@@ -109,6 +109,11 @@ class Calibrated(_Frozen):
     target_false_alarm_rate: Annotated[float, Field(ge=0, le=1)] | None = None
     n_normal: Annotated[int, Field(gt=0)]
     n_abnormal: Annotated[int, Field(gt=0)]
+    normal_weight: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
+        default=1.0,
+        description="each calibration normal beat counts as this many in precision, F1 and "
+        "accuracy, giving the slice the training part's class mix",
+    )
     achieved: CalibrationResult
 
     @model_validator(mode="after")
@@ -119,6 +124,8 @@ class Calibrated(_Frozen):
 
     def describe(self) -> str:
         slice_ = f"{self.n_normal} normal and {self.n_abnormal} abnormal calibration beats"
+        if self.normal_weight != 1:
+            slice_ += f" (normal beats weighted x{self.normal_weight:.3g})"
         if self.objective == "max_f1":
             return f"calibrated to maximise F1 on {slice_}"
         return (

@@ -89,7 +89,10 @@ def split_result(plan: SplitPlan, result: TrainingResult) -> SplitResult:
         raise ValueError("multi-split needs a validation slice to calibrate on")
     metrics = evaluate(result.test_errors, ~split.test_is_normal, result.threshold)
     calibrated = calibrated_threshold(
-        calibration.normal_errors, calibration.abnormal_errors, "max_f1"
+        calibration.normal_errors,
+        calibration.abnormal_errors,
+        "max_f1",
+        normal_weight=calibration.normal_weight,
     )
     test_normal = result.test_errors[split.test_is_normal]
     test_abnormal = result.test_errors[~split.test_is_normal]

@@ -41,14 +41,18 @@ class OperatingPoint:
     false_positive: int
     false_negative: int
     true_negative: int
+    # How many beats each normal beat stands for in precision, F1 and accuracy: not 1 when the
+    # labelled beats have another class mix than the beats the threshold is for.
+    normal_weight: float = 1.0
 
     @property
-    def n(self) -> int:
-        return self.true_positive + self.false_positive + self.false_negative + self.true_negative
+    def n(self) -> float:
+        normal = self.normal_weight * (self.false_positive + self.true_negative)
+        return self.true_positive + self.false_negative + normal
 
     @property
     def precision(self) -> float:
-        flagged = self.true_positive + self.false_positive
+        flagged = self.true_positive + self.normal_weight * self.false_positive
         return self.true_positive / flagged if flagged else 0.0
 
     @property
@@ -58,7 +62,8 @@ class OperatingPoint:
 
     @property
     def f1(self) -> float:
-        denominator = 2 * self.true_positive + self.false_positive + self.false_negative
+        false_positive = self.normal_weight * self.false_positive
+        denominator = 2 * self.true_positive + false_positive + self.false_negative
         return 2 * self.true_positive / denominator if denominator else 0.0
 
     @property
@@ -69,11 +74,15 @@ class OperatingPoint:
 
     @property
     def accuracy(self) -> float:
-        return (self.true_positive + self.true_negative) / self.n if self.n else 0.0
+        correct = self.true_positive + self.normal_weight * self.true_negative
+        return correct / self.n if self.n else 0.0
 
 
 def operating_point(
-    normal_errors: np.ndarray, abnormal_errors: np.ndarray, threshold: float
+    normal_errors: np.ndarray,
+    abnormal_errors: np.ndarray,
+    threshold: float,
+    normal_weight: float = 1.0,
 ) -> OperatingPoint:
     false_positive = int(np.sum(normal_errors > threshold))
     true_positive = int(np.sum(abnormal_errors > threshold))
@@ -83,6 +92,7 @@ def operating_point(
         false_positive=false_positive,
         false_negative=len(abnormal_errors) - true_positive,
         true_negative=len(normal_errors) - false_positive,
+        normal_weight=normal_weight,
     )
 
 
@@ -108,12 +118,15 @@ def calibrated_threshold(
     abnormal_errors: np.ndarray,
     objective: Objective,
     target: float | None = None,
+    normal_weight: float = 1.0,
 ) -> OperatingPoint:
     """The best threshold on labelled errors, scanning every distinct set of verdicts.
 
-    `max_f1`: the highest F1. `false_alarm_rate`: the highest recall among the thresholds whose
-    false-alarm rate is at most `target` (flagging nothing always qualifies); that is the lowest
-    such threshold, unless a higher one catches as many abnormal beats with fewer false alarms.
+    `max_f1`: the highest F1, each normal beat counting as `normal_weight` beats (so that F1 is
+    that of the class mix the threshold is for, not the calibration slice's).
+    `false_alarm_rate`: the highest recall among the thresholds whose false-alarm rate is at most
+    `target` (flagging nothing always qualifies); that is the lowest such threshold, unless a
+    higher one catches as many abnormal beats with fewer false alarms.
     Ties go to the lower false-alarm rate, then to the higher threshold.
     """
     if not len(normal_errors) or not len(abnormal_errors):
@@ -125,7 +138,8 @@ def calibrated_threshold(
     true_positive = _count_above(abnormal_errors, candidates)
     false_alarm_rate = false_positive / len(normal_errors)
     if target is None:  # max_f1, as checked above
-        score = 2 * true_positive / (true_positive + false_positive + len(abnormal_errors))
+        weighted_false_positive = normal_weight * false_positive
+        score = 2 * true_positive / (true_positive + weighted_false_positive + len(abnormal_errors))
         allowed = np.ones(len(candidates), dtype=bool)
     else:
         score = true_positive / len(abnormal_errors)
@@ -133,7 +147,7 @@ def calibrated_threshold(
     # np.lexsort sorts by its last key first: best score, then fewest false alarms, then highest.
     order = np.lexsort((-candidates, false_alarm_rate, -score))
     best = order[allowed[order]][0]
-    return operating_point(normal_errors, abnormal_errors, float(candidates[best]))
+    return operating_point(normal_errors, abnormal_errors, float(candidates[best]), normal_weight)
 
 
 def _count_above(errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

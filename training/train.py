@@ -58,12 +58,18 @@ class CalibrationSlice:
 
     The normal beats are the early-stopping validation slice; the abnormal beats are all of the
     training part's abnormal beats. `*_rows` are row indices into the data set.
+
+    The slice holds a fraction of the normal beats but every abnormal one, so each normal beat
+    counts as `normal_weight` beats when calibrating for F1: the training part's class mix, which
+    the beats to be scored resemble more. (Unweighted, F1 favoured a lower threshold that cost
+    held-out accuracy: 0.977 against 0.981 on the reference split.)
     """
 
     normal_rows: np.ndarray
     abnormal_rows: np.ndarray
     normal_errors: np.ndarray
     abnormal_errors: np.ndarray
+    normal_weight: float
 
 
 @dataclass(frozen=True)
@@ -147,13 +153,18 @@ def calibrate(calibration: CalibrationSlice, config: TrainConfig) -> tuple[float
     target = config.target_false_alarm_rate if config.calibrate_for == "false-alarm-rate" else None
     objective: Objective = "max_f1" if target is None else "false_alarm_rate"
     point = calibrated_threshold(
-        calibration.normal_errors, calibration.abnormal_errors, objective, target
+        calibration.normal_errors,
+        calibration.abnormal_errors,
+        objective,
+        target,
+        calibration.normal_weight,
     )
     rule = Calibrated(
         objective=objective,
         target_false_alarm_rate=target,
         n_normal=len(calibration.normal_rows),
         n_abnormal=len(calibration.abnormal_rows),
+        normal_weight=calibration.normal_weight,
         achieved=calibration_result(point),
     )
     return point.threshold, rule
@@ -251,6 +262,8 @@ def calibration_slice(
         abnormal_rows=split.train_rows[abnormal],
         normal_errors=train_errors[validation],
         abnormal_errors=reconstruction_errors(model, normalise(split.train_beats[abnormal], norm)),
+        # normal : abnormal in the slice made equal to the training part's
+        normal_weight=len(train_errors) / len(validation),
     )
 
 

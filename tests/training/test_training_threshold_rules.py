@@ -170,3 +170,14 @@ def test_train_cli_options_select_the_rule() -> None:
     assert config.target_false_alarm_rate == 0.02
     defaults = config_from_args(build_parser().parse_args(["--data", "x", "--output", "m"]))
     assert defaults == TrainConfig()
+
+
+def test_calibration_weights_normal_beats_to_the_training_class_mix(
+    tiny_result: TrainingResult,
+) -> None:
+    calibration = tiny_result.calibration
+    assert calibration is not None
+    split = tiny_result.split
+    n_normal, n_abnormal = split.train_is_normal.sum(), (~split.train_is_normal).sum()
+    slice_normal = calibration.normal_weight * len(calibration.normal_rows)
+    assert slice_normal / len(calibration.abnormal_rows) == pytest.approx(n_normal / n_abnormal)
