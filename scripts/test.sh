@@ -4,11 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=${VENV:-.venv}
-PYTHON=${PYTHON:-python3}
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+source scripts/venv.sh
+setup_venv dev
 
 export ECG_DATA_DIR=${ECG_DATA_DIR:-$PWD/../shared/data/ecg5000}
 "$VENV/bin/ruff" check .

@@ -21,22 +21,14 @@ from training.data import (
     Dataset,
     load_data_arg,
 )
-from training.options import add_training_options, config_from_args
+from training.options import add_training_options, config_from_args, run_command
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error argparse already reported
-        return int(exc.code or 0)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(lambda: build_parser().parse_args(argv), run)
 
 
 def build_parser() -> argparse.ArgumentParser:

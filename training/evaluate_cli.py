@@ -31,6 +31,7 @@ from training.options import (
     config_from_args,
     non_negative_float,
     positive_int,
+    run_command,
 )
 
 if TYPE_CHECKING:
@@ -48,16 +49,13 @@ class EvaluationError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    try:
+
+    def parse() -> argparse.Namespace:
         args = parser.parse_args(argv)
         check_mode(parser, args)
-    except SystemExit as exc:  # --help, or a usage error argparse already reported
-        return int(exc.code or 0)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return args
+
+    return run_command(parse, run)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,8 @@ Defaults come from `training.config`, so `--help` shows the current ones.
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from typing import get_args
 
 from training.config import CalibrationTarget, ModelConfig, ThresholdRuleName, TrainConfig
@@ -194,3 +196,18 @@ def units(text: str) -> tuple[int, ...]:
     if any(unit <= 0 for unit in units):
         raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
     return units
+
+
+def run_command(
+    parse: Callable[[], argparse.Namespace], run: Callable[[argparse.Namespace], int]
+) -> int:
+    """A command line's exit code: argparse's for --help and usage errors, 130 on Ctrl-C."""
+    try:
+        args = parse()
+    except SystemExit as exc:  # --help, or a usage error argparse already reported
+        return int(exc.code or 0)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
