@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import sys
+from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 
 from app.artifact import ArtifactError
 from app.config import Settings
@@ -38,7 +41,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # one line per setting, without its value (it may be the key)
+        for error in exc.errors():
+            name = "ECG_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"ecg-serve: {name}: {error['msg']}", file=sys.stderr)
+        return 2
     try:  # fail fast with one line, before any worker starts
         load_scorer(settings.model_dir)
     except ArtifactError as exc:
@@ -50,8 +59,17 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        log_config=log_config(args.log_level),
     )
     return 0
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, with the service's own `app.*` loggers (the model served, reloads) on
+    its handler: applied in every worker process, where this process's set-up does not reach."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["app"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
 
 
 if __name__ == "__main__":

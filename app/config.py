@@ -4,20 +4,51 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "ecg5000"
+MIB = 1024 * 1024
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ECG_", frozen=True)
+    # errors leave the values out: a refused ECG_API_KEY would otherwise be printed in full
+    model_config = SettingsConfigDict(env_prefix="ECG_", frozen=True, hide_input_in_errors=True)
 
     model_dir: Path = Field(
         default=SHIPPED_MODEL_DIR,
-        description="Model directory to serve (metadata.json + model.onnx).",
+        description="Model directory to serve (metadata.json + model.onnx). POST /v1/model/reload "
+        "and SIGHUP load it again.",
     )
     max_beats: int = Field(default=10_000, ge=1, description="Most beats accepted in one request.")
+    max_body_bytes: int = Field(
+        default=64 * MIB,
+        ge=1,
+        description="Largest request body, in bytes, on every endpoint; larger ones are refused "
+        "with 413 before they are read (Content-Length) or as soon as they pass it (chunked). "
+        "The default, 64 MiB, fits the default ECG_MAX_BEATS with room to spare: 10,000 beats of "
+        "140 full-precision float64 samples take 27 MiB as compact JSON and 43 MiB pretty-printed "
+        "(indent 4), 5.3 MiB as float32 rows. Raise it with ECG_MAX_BEATS.",
+    )
     inference_threads: int = Field(
         default=1, ge=1, description="ONNX Runtime intra-op threads per worker process."
     )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, every endpoint but /health, /ready and the API documentation "
+        "(/docs, /redoc, /openapi.json) requires this key in the X-API-Key header. Unset: open.",
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, key: SecretStr | None) -> SecretStr | None:
+        """Refuse a key no client could send: an empty ECG_API_KEY must not leave the service
+        open by accident, and HTTP trims spaces around header values."""
+        if key is None:
+            return None
+        value = key.get_secret_value()
+        if not value or not all("!" <= char <= "~" for char in value):
+            raise ValueError(
+                "must be one or more visible ASCII characters (no spaces), as sent in a header"
+            )
+        return key

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from app.artifact import ArtifactError
 from app.decoding import bad_request_from
 from app.problems import BadRequest, Problem
 from app.schemas import Problem as ProblemDocument
@@ -18,11 +19,23 @@ from app.scoring import InvalidOperatingPointError
 
 PROBLEM_JSON = "application/problem+json"
 MAX_LISTED_PROBLEMS = 20
+API_KEY_HEADER = "X-API-Key"
 logger = logging.getLogger(__name__)
 
 
 class ModelNotReadyError(Exception):
     """No model is loaded (yet)."""
+
+
+class BodyTooLargeError(HTTPException):
+    """A body that passed ECG_MAX_BODY_BYTES while it streamed in (`app.middleware`).
+
+    An `HTTPException`, so that FastAPI's own body reading passes it on rather than making it a 400.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, "Request body too large")
+        self.max_bytes = max_bytes
 
 
 def problem_response(status: int, title: str, problems: Sequence[Problem] = ()) -> JSONResponse:
@@ -39,8 +52,29 @@ def problem_response(status: int, title: str, problems: Sequence[Problem] = ()) 
     )
 
 
+def body_too_large_response(max_bytes: int, content_length: int | None = None) -> JSONResponse:
+    size = "" if content_length is None else f" ({content_length:,} bytes by its Content-Length)"
+    message = f"is larger{size} than the limit of {max_bytes:,} bytes (ECG_MAX_BODY_BYTES)"
+    response = problem_response(413, "Request body too large", [Problem("body", message)])
+    response.headers["connection"] = "close"  # the rest of the body is left unread
+    return response
+
+
+def api_key_response(presented: bool) -> JSONResponse:
+    """401 for a missing or wrong key; never echoes what was sent."""
+    reason = "is not the service's API key" if presented else "is missing"
+    message = f"{reason}; this endpoint needs the API key, sent as `{API_KEY_HEADER}: <key>`"
+    response = problem_response(
+        401, "API key required", [Problem(f"header.{API_KEY_HEADER}", message)]
+    )
+    response.headers["www-authenticate"] = f'ApiKey header="{API_KEY_HEADER}"'
+    return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BadRequest, _on_bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(BodyTooLargeError, _on_body_too_large)  # type: ignore[arg-type]
+    app.add_exception_handler(ArtifactError, _on_model_reload_failed)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidOperatingPointError, _on_invalid_operating_point)  # type: ignore[arg-type]
     app.add_exception_handler(ModelNotReadyError, _on_not_ready)  # type: ignore[arg-type]
@@ -50,6 +84,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _on_bad_request(_: Request, exc: BadRequest) -> JSONResponse:
     return problem_response(exc.status, exc.title, exc.problems)
+
+
+async def _on_body_too_large(_: Request, exc: BodyTooLargeError) -> JSONResponse:
+    return body_too_large_response(exc.max_bytes)
+
+
+async def _on_model_reload_failed(request: Request, exc: ArtifactError) -> JSONResponse:
+    """409: the request is fine, the model directory is not; fixing it and retrying succeeds."""
+    scorer = request.app.state.scorer
+    serving = "no model is loaded"
+    if scorer is not None:
+        serving = f"model {scorer.metadata.model_version} keeps serving"
+    problem = Problem("ECG_MODEL_DIR", f"{exc}; {serving}")
+    return problem_response(409, "Model reload failed", [problem])
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,9 +10,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.artifact import ModelMetadata
 from app.config import Settings
 from app.errors import install_error_handlers
+from app.middleware import ApiKeyRequired, BodySizeLimit, StartupFailureAsOneLine
 from app.openapi import build_openapi
+from app.reloading import reload_on_sighup
 from app.routes import router
 from app.scoring import load_scorer
 
@@ -22,6 +26,7 @@ Scores ECG heartbeats with an autoencoder trained on normal beats only.
 A beat whose reconstruction error (mean absolute error) exceeds the model's threshold is
 **abnormal**. Errors are returned as RFC 9457 problem documents.
 """
+OPERATIONS_PATHS = ("/health", "/ready")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,10 +34,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # an ArtifactError here ends start-up with one log line (StartupFailureAsOneLine)
         app.state.scorer = load_scorer(settings.model_dir, settings.inference_threads)
         logger.info("serving model %s", app.state.scorer.metadata.model_version)
-        yield
-        app.state.scorer = None
+        restore_sighup = reload_on_sighup(app)
+        try:
+            yield
+        finally:
+            restore_sighup()
+            app.state.scorer = None
 
     app = FastAPI(
         title="ECG anomaly detection",
@@ -42,16 +52,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.scorer = None
+    app.state.reload_lock = asyncio.Lock()
     install_error_handlers(app)
     app.include_router(router)
 
+    # the last added runs first: the key, then the body size, before any route
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    open_paths = open_paths_of(app)
+    if settings.api_key is not None:
+        app.add_middleware(
+            ApiKeyRequired, api_key=settings.api_key.get_secret_value(), open_paths=open_paths
+        )
+    app.add_middleware(StartupFailureAsOneLine)
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None and app.state.scorer is not None:
-            app.openapi_schema = build_openapi(app, app.state.scorer.metadata)
-        return app.openapi_schema or build_openapi(app, None)
+            app.openapi_schema = _openapi(app.state.scorer.metadata)
+        return app.openapi_schema or _openapi(None)
+
+    def _openapi(metadata: ModelMetadata | None) -> dict[str, Any]:
+        key_required = settings.api_key is not None
+        return build_openapi(app, metadata, open_paths if key_required else None)
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def open_paths_of(app: FastAPI) -> frozenset[str]:
+    """What stays open when ECG_API_KEY is set: health, readiness and the API documentation,
+    which Swagger UI needs to load before a user can authorise in it."""
+    docs = (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url, app.openapi_url)
+    return frozenset(OPERATIONS_PATHS) | {path for path in docs if path}
 
 
 app = create_app()

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.artifact import ModelMetadata
+from app.errors import API_KEY_HEADER
 from app.schemas import PredictRequest
 
 EXAMPLE_DECIMALS = 4
+API_KEY_SCHEME = "APIKeyHeader"
 
 
-def build_openapi(app: FastAPI, metadata: ModelMetadata | None) -> dict[str, Any]:
+def build_openapi(
+    app: FastAPI, metadata: ModelMetadata | None, open_paths: Collection[str] | None = None
+) -> dict[str, Any]:
+    """`open_paths` given: an API key is required everywhere else (ECG_API_KEY)."""
     schema = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     _add_request_schema(schema)
+    if open_paths is not None:
+        _add_api_key_security(schema, open_paths)
     if metadata is not None:
         predict_body = schema["paths"]["/v1/predict"]["post"]["requestBody"]
         predict_body["content"]["application/json"]["examples"] = _predict_examples(metadata)
@@ -30,6 +38,29 @@ def _add_request_schema(schema: dict[str, Any]) -> None:
     request_schema = PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(request_schema.pop("$defs", {}))
     components["PredictRequest"] = request_schema
+
+
+def _add_api_key_security(schema: dict[str, Any], open_paths: Collection[str]) -> None:
+    """Declare the key, so that Swagger UI offers an Authorize button and sends it."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[API_KEY_SCHEME] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": API_KEY_HEADER,
+        "description": "The service's API key (ECG_API_KEY).",
+    }
+    unauthorised = {
+        "description": f"The {API_KEY_HEADER} header is missing or holds the wrong key",
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+    for path, operations in schema["paths"].items():
+        if path in open_paths:
+            continue
+        for operation in operations.values():
+            operation["security"] = [{API_KEY_SCHEME: []}]
+            operation.setdefault("responses", {})["401"] = unauthorised
 
 
 def _predict_examples(metadata: ModelMetadata) -> dict[str, Any]:

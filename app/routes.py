@@ -16,9 +16,11 @@ from fastapi.responses import JSONResponse, Response
 from app.config import Settings
 from app.decoding import BINARY_TYPE, decode_beats, decode_options
 from app.errors import ModelNotReadyError
+from app.reloading import reload_model
 from app.schemas import (
     Health,
     ModelInfo,
+    ModelReload,
     PredictOptions,
     PredictResponse,
     Problem,
@@ -28,9 +30,14 @@ from app.schemas import (
 from app.scoring import Scorer, operating_point
 
 router = APIRouter()
+
+
+def problem_doc() -> dict[str, Any]:
+    return {"model": Problem, "content": {"application/problem+json": {}}}
+
+
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 413, 415, 422)
+    status: problem_doc() for status in (400, 413, 415, 422, 503)
 }
 
 
@@ -95,6 +102,27 @@ async def predict(request: Request) -> Response:
 async def model_info(request: Request) -> ModelInfo:
     """What a client needs to know about the loaded model."""
     return ModelInfo.from_metadata(loaded_scorer(request).metadata)
+
+
+@router.post(
+    "/v1/model/reload",
+    response_model=ModelReload,
+    responses={409: problem_doc()},
+    tags=["model"],
+)
+async def reload(request: Request) -> ModelReload:
+    """Load the model directory (`ECG_MODEL_DIR`) again and serve it: a model retrained in place.
+
+    The new model is loaded and checked while the current one keeps serving, then swapped in;
+    requests in flight finish on the model they started with. A directory that cannot be served
+    (missing, corrupt or inconsistent files) leaves the current model serving and answers 409,
+    naming the file and the problem. SIGHUP to the serving process does the same.
+    """
+    reloaded = await reload_model(request.app, trigger="POST /v1/model/reload")
+    return ModelReload(
+        model_version=reloaded.model_version,
+        previous_model_version=reloaded.previous_model_version,
+    )
 
 
 @router.get("/health", response_model=Health, tags=["operations"])

@@ -133,6 +133,13 @@ class ModelInfo(BaseModel):
         )
 
 
+class ModelReload(BaseModel):
+    model_version: str = Field(description="The model now serving.")
+    previous_model_version: str | None = Field(
+        description="The model it replaced (the same version when the directory did not change)."
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 

@@ -1,16 +1,30 @@
-"""Fixtures for the service tests: an app on the shipped model, run through its lifespan."""
+"""Fixtures for the service tests: an app on the shipped model, run through its lifespan, and
+real server processes."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
-from collections.abc import Iterator
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(sys.executable).parent
+START_TIMEOUT_S = 30
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +37,116 @@ def client(shipped_model_dir: Path) -> Iterator[TestClient]:
 def model_copy(shipped_model_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the shipped model, for tests that damage it."""
     return Path(shutil.copytree(shipped_model_dir, tmp_path / "model"))
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Server]]:
+    """Start a real server process (`ecg-serve` unless told otherwise) on a free loopback port;
+    every process started is terminated at the end of the test."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(model_dir: Path, command: list[str] | None = None, wait: bool = True) -> Server:
+        port = _free_port()
+        command = command or [str(BIN_DIR / "ecg-serve")]
+        env = {
+            **os.environ,
+            "ECG_MODEL_DIR": str(model_dir),
+            "PATH": f"{BIN_DIR}{os.pathsep}{os.environ['PATH']}",
+        }
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        processes.append(process)
+        server = Server(f"http://127.0.0.1:{port}", process)
+        if wait:
+            server.wait_until_ready()
+        return server
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+        if process.stderr:
+            process.stderr.close()
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(self.base_url + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited with {self.process.returncode}: {self.stop()}")
+            try:
+                self.get_json("/ready")
+                return
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail(f"server not ready within {START_TIMEOUT_S}s")
+
+    def wait_for_exit(self) -> str:
+        """Wait for the server to exit by itself and return what it logged."""
+        _, stderr = self.process.communicate(timeout=START_TIMEOUT_S)
+        return stderr.decode()
+
+    def stop(self) -> str:
+        """Terminate the server (if running) and return what it logged."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        _, stderr = self.process.communicate(timeout=START_TIMEOUT_S)
+        return stderr.decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def asgi_request() -> Callable[..., Awaitable[list[dict[str, Any]]]]:
+    """Call an ASGI app directly with a hand-made `receive`, to control how a body arrives;
+    returns the messages it sent. Run it on a test client's loop: `client.portal.call(...)`."""
+
+    async def request(
+        app: Any,
+        method: str,
+        path: str,
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            messages.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"test"), (b"content-type", b"application/json"), *headers],
+            "client": ("127.0.0.1", 1234),
+            "server": ("127.0.0.1", 80),
+        }
+        await app(scope, receive, send)
+        return messages
+
+    return request

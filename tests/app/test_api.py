@@ -284,3 +284,26 @@ def test_unknown_route_and_wrong_method_answer_as_problems(client: TestClient) -
     wrong_method = client.get("/v1/predict")
     assert wrong_method.status_code == 405
     assert wrong_method.headers["content-type"] == "application/problem+json"
+
+
+def test_unexpected_error_answers_500_without_a_traceback_or_a_path(shipped_model_dir) -> None:
+    app = create_app(Settings(model_dir=shipped_model_dir))
+    secret_path = shipped_model_dir / "secret.txt"
+
+    @app.get("/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError(f"cannot read {secret_path}")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/v1/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal server error",
+        "status": 500,
+        "detail": "Internal server error",
+        "errors": [],
+    }
+    for leak in ("Traceback", "RuntimeError", str(shipped_model_dir), "secret", ".py"):
+        assert leak not in response.text
