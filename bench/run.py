@@ -298,6 +298,8 @@ def _time(action: object) -> float:
 def _fmt(value: float | None) -> str:
     if value is None:
         return "—"
+    if isinstance(value, int):
+        return f"{value:,}"
     if value >= 100:
         return f"{value:,.0f}"
     return f"{value:.2f}"
