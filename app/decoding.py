@@ -11,21 +11,27 @@ say exactly what is wrong and where; both paths accept the same bodies.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import simdjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import QueryParams
 
-from app.problems import BadRequest, Problem
-from app.schemas import PredictOptions, PredictRequest
+from app.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
+from app.schemas import Beat, PredictOptions, PredictRequest
 
 FLOAT32_BYTES = 4
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BeatMatrix = npt.NDArray[np.float32]
 _parsers = threading.local()
+BEAT_ADAPTER: TypeAdapter[list[float]] = TypeAdapter(Beat)
+UTF8_BOM = b"\xef\xbb\xbf"
+# The strict path parses a body simdjson refused with pydantic, which describes every bad sample;
+# a larger one gets only the first error, from orjson.
+STRICT_PARSE_MAX_BYTES = 1 << 20
 
 
 JSON_TYPES = {"", "application/json"}  # no content type: JSON, as FastAPI assumes
@@ -50,10 +56,14 @@ def decode_beats(
 DEFAULT_OPTIONS = PredictOptions()
 
 
-def decode_options(query: Mapping[str, str]) -> PredictOptions:
+def decode_options(query: QueryParams) -> PredictOptions:
     """The query string of /v1/predict; an empty one (the usual case) costs nothing."""
     if not query:
         return DEFAULT_OPTIONS
+    repeated = sorted({key for key, _ in query.multi_items() if len(query.getlist(key)) > 1})
+    if repeated:
+        problems = [Problem(f"query.{key}", "is given more than once") for key in repeated]
+        raise BadRequest(422, "Invalid request", problems)
     try:
         return PredictOptions.model_validate(dict(query))
     except ValidationError as exc:
@@ -62,9 +72,11 @@ def decode_options(query: Mapping[str, str]) -> PredictOptions:
 
 
 def decode_json_beats(body: bytes, input_length: int, max_beats: int) -> BeatMatrix:
+    body = body.removeprefix(UTF8_BOM)  # allowed by RFC 8259 to be ignored; both paths ignore it
     fast = _fast_json_beats(body, input_length)
-    beats = fast if fast is not None else _strict_json_beats(body)
-    return check_beats(beats, input_length, max_beats)
+    if fast is not None:
+        return check_beats(fast, input_length, max_beats)
+    return check_beats(_strict_json_beats(body, input_length, max_beats), input_length, max_beats)
 
 
 def decode_binary_beats(body: bytes, input_length: int, max_beats: int) -> BeatMatrix:
@@ -85,8 +97,7 @@ def check_beats(
 ) -> BeatMatrix:
     """The checks every body passes: beat count, beat length, finite float32 samples."""
     if len(beats) > max_beats:
-        message = f"{len(beats)} beats in one request; the limit is {max_beats} (ECG_MAX_BEATS)"
-        raise BadRequest(413, "Too many beats", [Problem("beats", message)])
+        raise _too_many_beats(len(beats), max_beats)
     if isinstance(beats, list):
         _check_lengths([len(beat) for beat in beats], input_length)
         with np.errstate(over="ignore"):  # beyond float32: inf, refused just below
@@ -127,36 +138,120 @@ def _parser() -> simdjson.Parser:
     return parser
 
 
-def _strict_json_beats(body: bytes) -> list[list[float]]:
+def _strict_json_beats(body: bytes, input_length: int, max_beats: int) -> list[list[float]]:
+    """The beats of a body the fast path refused, or a `BadRequest` saying what is wrong where.
+
+    pydantic describes every bad sample it meets, so it is only given bodies whose problems are
+    few: a body simdjson parses is screened beat by beat first (at most 20 beats described, the
+    rest counted), and a large one simdjson cannot parse gets orjson's first-error message.
+    """
+    try:
+        document: Any = _parser().parse(body)
+    except (ValueError, RuntimeError):
+        document = None  # malformed, or a number simdjson does not take (beyond float64...)
+    if document is not None:
+        _screen_document(document, input_length, max_beats)
+        del document  # the parser is reused: nothing may still point into it
+    elif len(body) > STRICT_PARSE_MAX_BYTES:
+        _raise_first_json_error(body)
     try:
         return PredictRequest.model_validate_json(body).beats
     except ValidationError as exc:
         raise bad_request_from(exc.errors(include_url=False)) from None
 
 
+def _screen_document(document: Any, input_length: int, max_beats: int) -> None:
+    """Raise for a parsed body that is not `{"beats": [[numbers] * input_length, ...]}`."""
+    if not isinstance(document, simdjson.Object):
+        raise _invalid(Problem("body", 'must be a JSON object like {"beats": [[...], ...]}'))
+    unknown = sorted(set(document.keys()) - {"beats"})
+    if unknown:
+        raise _invalid(*(Problem(key, "is not an accepted field") for key in unknown))
+    if "beats" not in document:
+        raise _invalid(Problem("beats", "is required"))
+    beats = document["beats"]
+    if not isinstance(beats, simdjson.Array):
+        raise _invalid(Problem("beats", f"must be a list, got {_json_type(beats)}"))
+    if len(beats) == 0:
+        raise _invalid(Problem("beats", "must not be empty"))
+    if len(beats) > max_beats:
+        raise _too_many_beats(len(beats), max_beats)
+    bad_rows: list[int] = []
+    problems: list[Problem] = []
+    for index, beat in enumerate(beats):
+        describe = len(problems) < MAX_DESCRIBED_PROBLEMS  # past that, bad beats are counted
+        problem = _screen_beat(index, beat, input_length, describe)
+        if problem is not None:
+            bad_rows.append(index)
+            problems.extend(problem)
+    if bad_rows:
+        raise BadRequest(422, "Invalid request", problems, more=len(bad_rows) - len(problems))
+
+
+def _screen_beat(index: int, beat: Any, input_length: int, describe: bool) -> list[Problem] | None:
+    """None for a beat of `input_length` numbers; else what is wrong with it: its first bad
+    sample in pydantic's words when it has the right length (an empty list if not `describe`)."""
+    where = f"beats[{index}]"
+    if not isinstance(beat, simdjson.Array):
+        return [Problem(where, f"must be a list, got {_json_type(beat)}", index)]
+    if len(beat) == 0:
+        return [Problem(where, "must not be empty", index)]
+    if len(beat) != input_length:
+        return [Problem(where, f"has {len(beat)} samples, the model expects {input_length}", index)]
+    try:
+        beat.as_buffer(of_type="d")
+        return None
+    except TypeError:  # something in it is not a number
+        if not describe:
+            return []
+    try:
+        BEAT_ADAPTER.validate_python(beat.as_list())
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("beats", index, *e["loc"])} for e in exc.errors()]
+        return bad_request_from(errors).problems[:1]
+    return None
+
+
+def _raise_first_json_error(body: bytes) -> None:
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        problem = Problem("body", f"is not valid JSON: {exc}")
+        raise BadRequest(400, "Malformed JSON body", [problem]) from None
+    raise BadRequest(  # valid JSON simdjson refused: an integer beyond 64 bits, say
+        422, "Invalid request", [Problem("body", "holds a number this service cannot read")]
+    )
+
+
+def _invalid(*problems: Problem) -> BadRequest:
+    return BadRequest(422, "Invalid request", list(problems))
+
+
+def _too_many_beats(count: int, max_beats: int) -> BadRequest:
+    message = f"{count} beats in one request; the limit is {max_beats} (ECG_MAX_BEATS)"
+    return BadRequest(413, "Too many beats", [Problem("beats", message)])
+
+
 def _check_lengths(lengths: list[int], input_length: int) -> None:
-    problems = [
-        Problem(f"beats[{i}]", f"has {length} samples, the model expects {input_length}", i)
-        for i, length in enumerate(lengths)
-        if length != input_length
-    ]
-    if problems:
-        raise BadRequest(422, "Invalid beats", problems)
+    wrong = [i for i, length in enumerate(lengths) if length != input_length]
+    if wrong:
+        problems = [
+            Problem(f"beats[{i}]", f"has {lengths[i]} samples, the model expects {input_length}", i)
+            for i in wrong[:MAX_DESCRIBED_PROBLEMS]
+        ]
+        raise BadRequest(422, "Invalid beats", problems, more=len(wrong) - len(problems))
 
 
 def _check_finite(beats: BeatMatrix) -> None:
-    bad = ~np.isfinite(beats)
-    if bad.any():
+    bad = np.flatnonzero(~np.isfinite(beats))
+    if len(bad):
+        width = beats.shape[1]
+        message = f"must be a finite number within ±{FLOAT32_MAX:.4g} (float32)"
         problems = [
-            Problem(
-                f"beats[{i}][{j}]",
-                f"must be a finite number within ±{FLOAT32_MAX:.4g} (float32)",
-                int(i),
-                int(j),
-            )
-            for i, j in np.argwhere(bad)
+            Problem(f"beats[{i // width}][{i % width}]", message, int(i // width), int(i % width))
+            for i in bad[:MAX_DESCRIBED_PROBLEMS]
         ]
-        raise BadRequest(422, "Invalid beats", problems)
+        raise BadRequest(422, "Invalid beats", problems, more=len(bad) - len(problems))
 
 
 def bad_request_from(errors: list[Any]) -> BadRequest:
@@ -217,8 +312,8 @@ def _json_type(value: object) -> str:
         return "a boolean"
     if isinstance(value, str):
         return f"a string ({value[:20]!r})"
-    if isinstance(value, list):
+    if isinstance(value, list | simdjson.Array):
         return "a list"
-    if isinstance(value, dict):
+    if isinstance(value, dict | simdjson.Object):
         return "an object"
     return type(value).__name__

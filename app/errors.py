@@ -12,13 +12,12 @@ from starlette.exceptions import HTTPException
 
 from app.artifact import ArtifactError
 from app.decoding import bad_request_from
-from app.problems import BadRequest, Problem
+from app.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
 from app.schemas import Problem as ProblemDocument
 from app.schemas import ProblemItem
-from app.scoring import InvalidOperatingPointError
+from app.scoring import InvalidOperatingPointError, UnscorableBeatsError
 
 PROBLEM_JSON = "application/problem+json"
-MAX_LISTED_PROBLEMS = 20
 API_KEY_HEADER = "X-API-Key"
 logger = logging.getLogger(__name__)
 
@@ -38,14 +37,18 @@ class BodyTooLargeError(HTTPException):
         self.max_bytes = max_bytes
 
 
-def problem_response(status: int, title: str, problems: Sequence[Problem] = ()) -> JSONResponse:
+def problem_response(
+    status: int, title: str, problems: Sequence[Problem] = (), more: int = 0
+) -> JSONResponse:
+    """`more`: problems found beyond those in `problems`, counted in `detail`."""
     listed = [
         ProblemItem(location=p.location, beat=p.beat, sample=p.sample, message=p.message)
-        for p in problems[:MAX_LISTED_PROBLEMS]
+        for p in problems[:MAX_DESCRIBED_PROBLEMS]
     ]
     detail = "; ".join(f"{item.location}: {item.message}" for item in listed) or title
-    if len(problems) > len(listed):
-        detail += f"; and {len(problems) - len(listed)} more problems"
+    more += len(problems) - len(listed)
+    if more:
+        detail += f"; and {more} more problems"
     document = ProblemDocument(title=title, status=status, detail=detail, errors=listed)
     return JSONResponse(
         document.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON
@@ -77,13 +80,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ArtifactError, _on_model_reload_failed)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidOperatingPointError, _on_invalid_operating_point)  # type: ignore[arg-type]
+    app.add_exception_handler(UnscorableBeatsError, _on_unscorable_beats)  # type: ignore[arg-type]
     app.add_exception_handler(ModelNotReadyError, _on_not_ready)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _on_http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)
 
 
 async def _on_bad_request(_: Request, exc: BadRequest) -> JSONResponse:
-    return problem_response(exc.status, exc.title, exc.problems)
+    return problem_response(exc.status, exc.title, exc.problems, exc.more)
 
 
 async def _on_body_too_large(_: Request, exc: BodyTooLargeError) -> JSONResponse:
@@ -102,6 +106,12 @@ async def _on_model_reload_failed(request: Request, exc: ArtifactError) -> JSONR
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     return await _on_bad_request(request, bad_request_from(list(exc.errors())))
+
+
+async def _on_unscorable_beats(_: Request, exc: UnscorableBeatsError) -> JSONResponse:
+    message = "has samples too large for the model to score (its arithmetic overflows)"
+    problems = [Problem(f"beats[{i}]", message, i) for i in exc.indices]
+    return problem_response(422, "Invalid beats", problems)
 
 
 async def _on_invalid_operating_point(_: Request, exc: InvalidOperatingPointError) -> JSONResponse:

@@ -16,9 +16,18 @@ class Problem:
     sample: int | None = None
 
 
-class BadRequest(Exception):
-    """A request that cannot be served as sent, with every problem found in it."""
+MAX_DESCRIBED_PROBLEMS = 20
 
-    def __init__(self, status: int, title: str, problems: list[Problem]) -> None:
-        self.status, self.title, self.problems = status, title, problems
+
+class BadRequest(Exception):
+    """A request that cannot be served as sent: the problems described, and how many more.
+
+    At most `MAX_DESCRIBED_PROBLEMS` are described; `more` counts the rest, so that a body with a
+    million bad samples costs a count, not a million messages.
+    """
+
+    def __init__(self, status: int, title: str, problems: list[Problem], more: int = 0) -> None:
+        self.status, self.title = status, title
+        self.problems = problems[:MAX_DESCRIBED_PROBLEMS]
+        self.more = more + len(problems) - len(self.problems)
         super().__init__(f"{title}: " + "; ".join(f"{p.location}: {p.message}" for p in problems))

@@ -27,7 +27,10 @@ class PredictRequest(BaseModel):
 
 
 class PredictOptions(BaseModel):
-    """The query parameters of /v1/predict."""
+    """The query parameters of /v1/predict. An unknown one is refused: a typo (`treshold`) must
+    not leave a client believing its operating point was applied."""
+
+    model_config = ConfigDict(extra="forbid")
 
     k: float | None = Field(
         default=None,

@@ -6,6 +6,7 @@ so a beat gets the same error and verdict wherever it is scored.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,14 @@ def mean_absolute_error(beats: FloatArray, reconstructions: FloatArray) -> npt.N
     absolute = np.abs(reconstructions - beats)
     errors: npt.NDArray[np.float64] = absolute.sum(axis=1, dtype=np.float64) / absolute.shape[1]
     return errors
+
+
+class UnscorableBeatsError(ValueError):
+    """Beats (by index) the model cannot score: their samples overflow its arithmetic."""
+
+    def __init__(self, indices: list[int]) -> None:
+        self.indices = indices
+        super().__init__(f"{len(indices)} beats overflow the model's arithmetic")
 
 
 class InvalidOperatingPointError(ValueError):
@@ -106,28 +115,43 @@ class Scorer:
         return np.asarray(outputs[0], dtype=np.float32)
 
     def score(self, beats: FloatArray) -> Scores:
-        """Score raw beats (training-row units); a beat is abnormal when error > threshold."""
+        """Score raw beats (training-row units); a beat is abnormal when error > threshold.
+
+        Raises `UnscorableBeatsError` for beats whose samples are so large that the model's
+        arithmetic overflows (their error would be NaN, and NaN > threshold is False).
+        """
         normalised = normalise(beats, self.metadata.normalisation)
         reconstructions = self.reconstruct(normalised)
-        return Scores(mean_absolute_error(normalised, reconstructions), normalised, reconstructions)
+        errors = mean_absolute_error(normalised, reconstructions)
+        unscorable = np.flatnonzero(~np.isfinite(errors))
+        if len(unscorable):
+            raise UnscorableBeatsError(unscorable.tolist())
+        return Scores(errors, normalised, reconstructions)
 
 
 def load_scorer(model_dir: Path, intra_op_threads: int = 1) -> Scorer:
     """Load a model directory, checking it against its metadata; raises `ArtifactError`."""
     metadata = read_metadata(model_dir)
-    session = _open_session(model_dir / ONNX_FILE, intra_op_threads)
-    _check_model_shape(session, metadata, model_dir / ONNX_FILE)
+    path = model_dir / ONNX_FILE
+    # The bytes the session runs are the bytes checked here: a directory swapped in between the
+    # metadata check and this read (a retrain landing) fails the check instead of mixing models.
+    try:
+        model_bytes = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot be read ({exc.strerror})") from None
+    if hashlib.sha256(model_bytes).hexdigest() != metadata.files[ONNX_FILE]:
+        raise ArtifactError(f"{path}: changed while it was being loaded; try again")
+    session = _open_session(model_bytes, path, intra_op_threads)
+    _check_model_shape(session, metadata, path)
     return Scorer(session, metadata)
 
 
-def _open_session(path: Path, intra_op_threads: int) -> ort.InferenceSession:
+def _open_session(model: bytes, path: Path, intra_op_threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable models
         raise ArtifactError(f"{path}: not a loadable ONNX model ({exc})") from None
 

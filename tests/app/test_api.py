@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -185,6 +186,7 @@ def test_swagger_ui_is_served(client: TestClient) -> None:
 
 
 BEAT = [0.0] * 140
+JSON = {"content-type": "application/json"}
 
 
 @pytest.mark.parametrize(
@@ -307,3 +309,72 @@ def test_unexpected_error_answers_500_without_a_traceback_or_a_path(shipped_mode
     }
     for leak in ("Traceback", "RuntimeError", str(shipped_model_dir), "secret", ".py"):
         assert leak not in response.text
+
+
+def test_many_bad_samples_are_counted_not_all_described(client: TestClient) -> None:
+    beats = [[True] * 140 for _ in range(30)]
+    response = client.post("/v1/predict", json={"beats": beats})
+    problem = response.json()
+    assert response.status_code == 422
+    assert len(problem["errors"]) == 20
+    assert problem["errors"][0]["location"] == "beats[0][0]"
+    assert "and 10 more problems" in problem["detail"]
+
+
+def test_one_enormous_beat_is_refused_by_its_length(client: TestClient) -> None:
+    response = client.post("/v1/predict", json={"beats": [[True] * 200_000]})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"location": "beats[0]", "beat": 0, "message": "has 200000 samples, the model expects 140"}
+    ]
+
+
+def test_float32_body_full_of_nan_is_counted_not_all_described(client: TestClient) -> None:
+    body = np.full((10, 140), np.nan, dtype="<f4").tobytes()
+    response = client.post(
+        "/v1/predict", content=body, headers={"content-type": "application/octet-stream"}
+    )
+    assert response.status_code == 422
+    assert len(response.json()["errors"]) == 20
+    assert "and 1380 more problems" in response.json()["detail"]
+
+
+def test_beat_that_overflows_the_model_is_refused_not_called_normal(
+    client: TestClient, shipped_model_dir
+) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(shipped_model_dir / "model.onnx")).graph
+    kernels = [numpy_helper.to_array(t) for t in graph.initializer]
+    first_layer = next(k for k in kernels if k.shape == (140, 128))
+    beat = np.sign(first_layer[:, 12]) * np.float64(np.finfo(np.float32).max)
+    response = client.post("/v1/predict", json={"beats": [[0.0] * 140, beat.tolist()]})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["location"] == "beats[1]"
+    assert "too large for the model" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "query, location, message",
+    [
+        ("treshold=0.5", "query.treshold", "is not an accepted field"),
+        ("k=1&k=2", "query.k", "is given more than once"),
+    ],
+)
+def test_predict_refuses_unknown_or_repeated_query_parameters(
+    client: TestClient, query: str, location: str, message: str
+) -> None:
+    response = client.post(f"/v1/predict?{query}", json={"beats": [[0.0] * 140]})
+    assert response.status_code == 422
+    assert response.json()["errors"][0] == {"location": location, "message": message}
+
+
+def test_json_with_a_byte_order_mark_is_read_by_both_paths(client: TestClient) -> None:
+    bom = b"\xef\xbb\xbf"
+    good = orjson.dumps({"beats": [[0.0] * 140]})
+    assert client.post("/v1/predict", content=bom + good, headers=JSON).status_code == 200
+    bad = orjson.dumps({"beats": [[0.0] * 139]})
+    response = client.post("/v1/predict", content=bom + bad, headers=JSON)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["location"] == "beats[0]"

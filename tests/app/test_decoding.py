@@ -118,4 +118,6 @@ def test_fast_and_strict_json_paths_read_the_same_numbers() -> None:
     body = _json((rng.normal(size=(20, LENGTH)) * scales).tolist())
     fast = _fast_json_beats(body, LENGTH)
     assert fast is not None
-    np.testing.assert_array_equal(fast, np.array(_strict_json_beats(body), dtype=np.float32))
+    np.testing.assert_array_equal(
+        fast, np.array(_strict_json_beats(body, LENGTH, LIMIT), dtype=np.float32)
+    )
