@@ -123,9 +123,8 @@ class Scorer:
         normalised = normalise(beats, self.metadata.normalisation)
         reconstructions = self.reconstruct(normalised)
         errors = mean_absolute_error(normalised, reconstructions)
-        unscorable = np.flatnonzero(~np.isfinite(errors))
-        if len(unscorable):
-            raise UnscorableBeatsError(unscorable.tolist())
+        if not np.isfinite(errors).all():
+            raise UnscorableBeatsError(np.flatnonzero(~np.isfinite(errors)).tolist())
         return Scores(errors, normalised, reconstructions)
 
 
