@@ -16,7 +16,7 @@ from app.errors import install_error_handlers
 from app.middleware import ApiKeyRequired, BodySizeLimit, StartupFailureAsOneLine
 from app.openapi import build_openapi
 from app.reloading import reload_on_sighup
-from app.routes import router
+from app.routes import raw_router, router
 from app.scoring import load_scorer
 
 logger = logging.getLogger("app")
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.scorer = None
     app.state.reload_lock = asyncio.Lock()
     install_error_handlers(app)
+    app.include_router(raw_router)
     app.include_router(router)
 
     # the last added runs first: the key, then the body size, before any route
