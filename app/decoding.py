@@ -262,9 +262,6 @@ def bad_request_from(errors: list[Any]) -> BadRequest:
         return BadRequest(
             400, "Malformed JSON body", [Problem("body", f"is not valid JSON: {reason}")]
         )
-    if isinstance(first.get("input"), bytes):  # FastAPI leaves a body of another type as bytes
-        message = "send JSON (application/json) or float32 rows (application/octet-stream)"
-        return BadRequest(415, "Unsupported media type", [Problem("body", message)])
     return BadRequest(422, "Invalid request", [_describe(error) for error in errors])
 
 
