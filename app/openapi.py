@@ -29,6 +29,8 @@ def build_openapi(
     if metadata is not None:
         predict_body = schema["paths"]["/v1/predict"]["post"]["requestBody"]
         predict_body["content"]["application/json"]["examples"] = _predict_examples(metadata)
+        beat = schema["components"]["schemas"]["PredictRequest"]["properties"]["beats"]["items"]
+        beat["minItems"] = beat["maxItems"] = metadata.input_length  # the loaded model's
     return schema
 
 
