@@ -40,6 +40,7 @@ REPO_ROOT = BENCH_DIR.parent
 WRK_SCRIPT = BENCH_DIR / "wrk_report.lua"
 READY_TIMEOUT_S = 60.0
 BATCH_BEATS = 1000
+SOAK_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,17 @@ class LoadResult:
     errors: int
 
 
+@dataclass(frozen=True)
+class SoakResult:
+    """A long 1-beat load in two halves, with resident memory before, between and after."""
+
+    seconds: int
+    connections: int
+    requests: int
+    errors: int
+    rss_mb: tuple[float, float, float]
+
+
 @dataclass
 class ServerResult:
     name: str
@@ -67,6 +79,7 @@ class ServerResult:
     rss_mb: float = 0.0
     peak_rss_mb: float = 0.0
     loads: dict[str, LoadResult] = field(default_factory=dict)
+    soak: SoakResult | None = None
 
 
 @dataclass(frozen=True)
@@ -84,11 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ecg-bench-") as tmp:
         scenarios = write_scenarios(Path(tmp), args.model_dir, args.connections)
         servers = build_servers(args.model_dir, args.skip_naive, args.workers)
-        results = [run_server(server, scenarios, args) for server in servers]
+        results = [
+            run_server(server, scenarios, args, soak=index == 0 and args.soak > 0)
+            for index, server in enumerate(servers)
+        ]
     print(format_table(results, scenarios))
     print()
+    if results[0].soak is not None:
+        print(format_soak(results[0].soak))
     print(format_in_process(args.model_dir))
-    return 0 if all(load.errors == 0 for r in results for load in r.loads.values()) else 1
+    soak_errors = results[0].soak.errors if results[0].soak else 0
+    load_errors = sum(load.errors for r in results for load in r.loads.values())
+    return 0 if load_errors + soak_errors == 0 else 1
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -97,6 +117,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="connections for 1-beat load")
     parser.add_argument("--model-dir", type=Path, default=SHIPPED_MODEL_DIR)
     parser.add_argument("--skip-naive", action="store_true", help="benchmark the service only")
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=30,
+        help="seconds of 1-beat load at 32 connections on the service, watching errors and "
+        "memory (0: skip)",
+    )
     parser.add_argument(
         "--workers", type=int, default=1, help="service worker processes (ecg-serve --workers)"
     )
@@ -150,7 +177,7 @@ def write_scenarios(directory: Path, model_dir: Path, connections: int) -> dict[
 
 
 def run_server(
-    server: Server, scenarios: dict[str, Scenario], args: argparse.Namespace
+    server: Server, scenarios: dict[str, Scenario], args: argparse.Namespace, soak: bool
 ) -> ServerResult:
     result = ServerResult(server.name)
     port = free_port()
@@ -160,8 +187,33 @@ def run_server(
         for name in server.scenarios:
             print(f"bench: {server.name}: {name} ...", file=sys.stderr, flush=True)
             result.loads[name] = run_wrk(port, scenarios[name], args.duration)
+        if soak:
+            print(f"bench: {server.name}: soak {args.soak}s ...", file=sys.stderr, flush=True)
+            result.soak = run_soak(port, scenarios["1 beat"], args.soak, process.pid)
         result.peak_rss_mb = tree_rss_mb(process.pid, "VmHWM")
     return result
+
+
+def run_soak(port: int, one_beat: Scenario, seconds: int, pid: int) -> SoakResult:
+    """Two halves of 1-beat load at 32 connections; memory growth shows between the halves."""
+    scenario = Scenario("soak", one_beat.body, one_beat.content_type, 1, SOAK_CONNECTIONS)
+    rss = [tree_rss_mb(pid, "VmRSS")]
+    halves = []
+    for _ in range(2):
+        halves.append(run_wrk(port, scenario, max(1, seconds // 2)))
+        rss.append(tree_rss_mb(pid, "VmRSS"))
+    requests = round(sum(h.requests_per_s for h in halves) * max(1, seconds // 2))
+    errors = sum(h.errors for h in halves)
+    return SoakResult(seconds, SOAK_CONNECTIONS, requests, errors, (rss[0], rss[1], rss[2]))
+
+
+def format_soak(soak: SoakResult) -> str:
+    before, middle, after = soak.rss_mb
+    return (
+        f"soak: {soak.requests:,} 1-beat requests in {soak.seconds} s at {soak.connections} "
+        f"connections, {soak.errors} errors; resident memory {before:.1f} MB before, "
+        f"{middle:.1f} MB half-way, {after:.1f} MB after (second half: {after - middle:+.1f} MB)"
+    )
 
 
 @contextmanager
