@@ -11,13 +11,13 @@ say exactly what is wrong and where; both paths accept the same bodies.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 import simdjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
 
 from app.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
@@ -26,6 +26,7 @@ from app.schemas import Beat, PredictOptions, PredictRequest
 FLOAT32_BYTES = 4
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BeatMatrix = npt.NDArray[np.float32]
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 _parsers = threading.local()
 BEAT_ADAPTER: TypeAdapter[list[float]] = TypeAdapter(Beat)
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -60,12 +61,17 @@ def decode_options(query: QueryParams) -> PredictOptions:
     """The query string of /v1/predict; an empty one (the usual case) costs nothing."""
     if not query:
         return DEFAULT_OPTIONS
+    return decode_query(query, PredictOptions)
+
+
+def decode_query(query: QueryParams, options_type: type[OptionsT]) -> OptionsT:
+    """A query string as `options_type`; a repeated or unknown parameter is refused."""
     repeated = sorted({key for key, _ in query.multi_items() if len(query.getlist(key)) > 1})
     if repeated:
         problems = [Problem(f"query.{key}", "is given more than once") for key in repeated]
         raise BadRequest(422, "Invalid request", problems)
     try:
-        return PredictOptions.model_validate(dict(query))
+        return options_type.model_validate(dict(query))
     except ValidationError as exc:
         errors = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
         raise bad_request_from(errors) from None

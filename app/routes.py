@@ -7,6 +7,7 @@ more than it gave on a single-process server. Scale out with worker processes in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -14,12 +15,17 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.datastructures import UploadFile
 
 from app.config import Settings
-from app.decoding import BINARY_TYPE, decode_beats, decode_options
+from app.csv_input import decode_csv_beats, results_csv
+from app.decoding import BINARY_TYPE, decode_beats, decode_options, decode_query
 from app.errors import ModelNotReadyError
+from app.problems import BadRequest
+from app.problems import Problem as ProblemItem
 from app.reloading import reload_model
 from app.schemas import (
+    CsvPredictOptions,
     Health,
     ModelInfo,
     ModelReload,
@@ -114,6 +120,141 @@ async def predict(request: Request) -> Response:
     beats = decode_beats(body, content_type, scorer.input_length, settings_of(request).max_beats)
     scores = scorer.score(beats)
     return json_response(predict_response_body(scorer.metadata, scores, point, options.explain))
+
+
+CSV_TYPE = "text/csv"
+CSV_TYPES = {CSV_TYPE, "application/csv", "text/plain"}
+MULTIPART_TYPE = "multipart/form-data"
+CSV_FILE_FIELD = "file"
+
+PREDICT_CSV_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in CsvPredictOptions.model_json_schema()["properties"].items()
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            MULTIPART_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "required": [CSV_FILE_FIELD],
+                    "properties": {
+                        CSV_FILE_FIELD: {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A CSV file of beats, one per row.",
+                        }
+                    },
+                }
+            },
+            CSV_TYPE: {
+                "schema": {"type": "string"},
+                "description": "A CSV of beats, one per row.",
+            },
+        },
+    },
+}
+CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The verdicts: JSON, or CSV with `Accept: text/csv` (columns index, "
+        "reconstruction_error, is_anomaly, verdict, then label and resampled_from when present).",
+        "content": {CSV_TYPE: {"schema": {"type": "string"}}},
+    },
+    **PROBLEMS,
+}
+
+
+@raw_router.post(
+    "/v1/predict/csv",
+    response_model=PredictResponse,
+    responses=CSV_RESPONSES,
+    tags=["scoring"],
+    openapi_extra=PREDICT_CSV_OPENAPI,
+)
+async def predict_csv(request: Request) -> Response:
+    """Score a CSV of beats: one per row, of the model's input length (140 samples), optionally
+    followed by one label column (echoed back as `label`), with or without a header row.
+
+    Send it as the body (`text/csv`) or as the `file` field of a `multipart/form-data` upload.
+    UTF-8 text, with or without a byte order mark. Problems name the line (1-based, counting the
+    header) and the column. `resample=true` interpolates rows of other lengths to 140 samples.
+    With `Accept: text/csv` the verdicts come back as CSV.
+    """
+    scorer = loaded_scorer(request)
+    options = decode_query(request.query_params, CsvPredictOptions)
+    point = operating_point(scorer.metadata, k=options.k, threshold=options.threshold)
+    body = await csv_body(request)
+    # In a thread, unlike /v1/predict: parsing a large CSV takes seconds, and /health and /ready
+    # must keep answering meanwhile.
+    decoded = await asyncio.to_thread(
+        decode_csv_beats,
+        body,
+        scorer.input_length,
+        settings_of(request).max_beats,
+        options.resample,
+    )
+    scores = await asyncio.to_thread(scorer.score, decoded.beats)
+    resampled = decoded.resampled_from if options.resample else None
+    document = predict_response_body(
+        scorer.metadata, scores, point, False, decoded.labels, resampled
+    )
+    if not wants_csv(request.headers.get("accept", "")):
+        return json_response(document)
+    text = results_csv(document["results"], decoded.labels is not None, options.resample)
+    headers = {
+        "x-model-version": document["model_version"],
+        "x-threshold": repr(document["threshold"]),
+    }
+    return Response(text, media_type=CSV_TYPE, headers=headers)
+
+
+async def csv_body(request: Request) -> bytes:
+    """The CSV bytes of a `text/csv` body or of the `file` field of a multipart upload."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type in CSV_TYPES:
+        return await request.body()
+    if media_type != MULTIPART_TYPE:
+        message = (
+            f"content type {media_type!r} is not accepted; send the CSV as the body "
+            f"({CSV_TYPE}) or as the {CSV_FILE_FIELD!r} field of a {MULTIPART_TYPE} upload"
+        )
+        raise BadRequest(415, "Unsupported media type", [ProblemItem("body", message)])
+    async with request.form(max_files=1, max_fields=1) as form:
+        unknown = sorted(set(form.keys()) - {CSV_FILE_FIELD})
+        if unknown:
+            problems = [ProblemItem(f"form.{key}", "is not an accepted field") for key in unknown]
+            raise BadRequest(422, "Invalid request", problems)
+        upload = form.get(CSV_FILE_FIELD)
+        if upload is None:
+            message = "is required: the CSV file of beats"
+            raise BadRequest(
+                422, "Invalid request", [ProblemItem(f"form.{CSV_FILE_FIELD}", message)]
+            )
+        if isinstance(upload, UploadFile):
+            return await upload.read()
+        return upload.encode()
+
+
+def wants_csv(accept: str) -> bool:
+    """Whether the Accept header prefers CSV to JSON (by q, then by order)."""
+    best: tuple[float, int, bool] | None = None
+    for position, item in enumerate(accept.split(",")):
+        media_type, *params = (part.strip() for part in item.split(";"))
+        media_type = media_type.lower()
+        if media_type not in {CSV_TYPE, "text/*", "application/json", "application/*", "*/*"}:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0 and (best is None or (-q, position) < (-best[0], best[1])):
+            best = (q, position, media_type in {CSV_TYPE, "text/*"})
+    return best is not None and best[2]
 
 
 @router.get("/v1/model", response_model=ModelInfo, tags=["model"])

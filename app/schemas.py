@@ -26,9 +26,10 @@ class PredictRequest(BaseModel):
     )
 
 
-class PredictOptions(BaseModel):
-    """The query parameters of /v1/predict. An unknown one is refused: a typo (`treshold`) must
-    not leave a client believing its operating point was applied."""
+class OperatingPointOptions(BaseModel):
+    """The operating point query parameters every scoring endpoint takes. An unknown parameter is
+    refused: a typo (`treshold`) must not leave a client believing its operating point was
+    applied."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -46,8 +47,24 @@ class PredictOptions(BaseModel):
         allow_inf_nan=False,
         description="Another operating point: this reconstruction-error threshold.",
     )
+
+
+class PredictOptions(OperatingPointOptions):
+    """The query parameters of /v1/predict."""
+
     explain: bool = Field(
         default=False, description="Also return each beat's reconstruction and per-sample error."
+    )
+
+
+class CsvPredictOptions(OperatingPointOptions):
+    """The query parameters of /v1/predict/csv."""
+
+    resample: bool = Field(
+        default=False,
+        description="Linearly interpolate rows of another length (2 to 10,000 samples) to the "
+        "model's input length, as ECG5000's beats were made; each such result says "
+        "`resampled_from`. Without it, rows of another length are refused.",
     )
 
 
@@ -67,6 +84,15 @@ class BeatResult(BaseModel):
         description="With explain=true: absolute error per sample (normalised units); "
         "their mean is reconstruction_error.",
     )
+    label: str | None = Field(
+        default=None,
+        description="/v1/predict/csv: the row's label column, as given, when the CSV has one.",
+    )
+    resampled_from: int | None = Field(
+        default=None,
+        description="/v1/predict/csv with resample=true: the row's own number of samples, when "
+        "it was resampled to the model's input length.",
+    )
 
 
 class PredictResponse(BaseModel):
@@ -77,7 +103,12 @@ class PredictResponse(BaseModel):
 
 
 def predict_response_body(
-    metadata: ModelMetadata, scores: Scores, point: OperatingPoint, explain: bool
+    metadata: ModelMetadata,
+    scores: Scores,
+    point: OperatingPoint,
+    explain: bool,
+    labels: list[str] | None = None,
+    resampled_from: list[int | None] | None = None,
 ) -> dict[str, Any]:
     """A `PredictResponse` as plain data: built directly, as it is on the hot path."""
     flags = scores.is_anomaly(point.threshold).tolist()
@@ -97,6 +128,13 @@ def predict_response_body(
         ):
             result["reconstruction"] = reconstruction
             result["sample_errors"] = sample_errors
+    if labels is not None:
+        for result, label in zip(results, labels, strict=True):
+            result["label"] = label
+    if resampled_from is not None:
+        for result, length in zip(results, resampled_from, strict=True):
+            if length is not None:
+                result["resampled_from"] = length
     return {
         "model_version": metadata.model_version,
         "threshold": point.threshold,
