@@ -100,7 +100,11 @@ async def _on_model_reload_failed(request: Request, exc: ArtifactError) -> JSONR
     serving = "no model is loaded"
     if scorer is not None:
         serving = f"model {scorer.metadata.model_version} keeps serving"
-    problem = Problem("ECG_MODEL_DIR", f"{exc}; {serving}")
+    # The server's own paths stay in its log (app.reloading); the client sees them relative to
+    # the model directory, which is enough to fix it.
+    model_dir = str(request.app.state.settings.model_dir).rstrip("/")
+    reason = str(exc).replace(model_dir + "/", "").replace(model_dir, "the model directory")
+    problem = Problem("ECG_MODEL_DIR", f"{reason}; {serving}")
     return problem_response(409, "Model reload failed", [problem])
 
 
