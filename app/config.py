@@ -30,6 +30,12 @@ class Settings(BaseSettings):
         "140 full-precision float64 samples take 27 MiB as compact JSON and 43 MiB pretty-printed "
         "(indent 4), 5.3 MiB as float32 rows. Raise it with ECG_MAX_BEATS.",
     )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a request body may take to arrive whole once it has started; a "
+        "slower one gets 408 and its connection is closed.",
+    )
     inference_threads: int = Field(
         default=1, ge=1, description="ONNX Runtime intra-op threads per worker process."
     )

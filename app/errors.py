@@ -55,6 +55,14 @@ def problem_response(
     )
 
 
+class BodyTooSlowError(HTTPException):
+    """A body that had not arrived whole within ECG_BODY_TIMEOUT_S (`app.middleware`)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(408, "Request body too slow")
+        self.timeout_s = timeout_s
+
+
 def body_too_large_response(max_bytes: int, content_length: int | None = None) -> JSONResponse:
     size = "" if content_length is None else f" ({content_length:,} bytes by its Content-Length)"
     message = f"is larger{size} than the limit of {max_bytes:,} bytes (ECG_MAX_BODY_BYTES)"
@@ -77,6 +85,7 @@ def api_key_response(presented: bool) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BadRequest, _on_bad_request)  # type: ignore[arg-type]
     app.add_exception_handler(BodyTooLargeError, _on_body_too_large)  # type: ignore[arg-type]
+    app.add_exception_handler(BodyTooSlowError, _on_body_too_slow)  # type: ignore[arg-type]
     app.add_exception_handler(ArtifactError, _on_model_reload_failed)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidOperatingPointError, _on_invalid_operating_point)  # type: ignore[arg-type]
@@ -88,6 +97,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _on_bad_request(_: Request, exc: BadRequest) -> JSONResponse:
     return problem_response(exc.status, exc.title, exc.problems, exc.more)
+
+
+async def _on_body_too_slow(_: Request, exc: BodyTooSlowError) -> JSONResponse:
+    message = (
+        f"had not arrived whole within {exc.timeout_s:g} s (ECG_BODY_TIMEOUT_S); "
+        "a slow client holds a connection and memory, so the body is given a deadline"
+    )
+    response = problem_response(408, "Request body too slow", [Problem("body", message)])
+    response.headers["connection"] = "close"  # the rest of the body is left unread
+    return response
 
 
 async def _on_body_too_large(_: Request, exc: BodyTooLargeError) -> JSONResponse:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from app.artifact import ModelMetadata
 from app.config import Settings
 from app.errors import install_error_handlers
-from app.middleware import ApiKeyRequired, BodySizeLimit, StartupFailureAsOneLine
+from app.middleware import ApiKeyRequired, BodyDeadline, BodySizeLimit, StartupFailureAsOneLine
 from app.openapi import build_openapi
 from app.reloading import reload_on_sighup
 from app.routes import raw_router, router
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
 
     # the last added runs first: the key, then the body size, before any route
+    app.add_middleware(BodyDeadline, timeout_s=settings.body_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     open_paths = open_paths_of(app)
     if settings.api_key is not None:

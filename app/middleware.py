@@ -7,6 +7,7 @@ measured in-process. Responses still come from `app.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import sys
@@ -15,7 +16,12 @@ from collections.abc import Collection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.artifact import ArtifactError
-from app.errors import BodyTooLargeError, api_key_response, body_too_large_response
+from app.errors import (
+    BodyTooLargeError,
+    BodyTooSlowError,
+    api_key_response,
+    body_too_large_response,
+)
 
 
 class BodySizeLimit:
@@ -41,6 +47,46 @@ class BodySizeLimit:
             await body_too_large_response(self.max_bytes, length)(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+class BodyDeadline:
+    """408 for a body that has not arrived whole `timeout_s` after its first read.
+
+    Without it a client sending a byte a minute holds a connection, and what it sent, for as long
+    as it likes. The deadline runs only while the body is incomplete: a body that came in one
+    message (nearly all of them) costs a flag check.
+    """
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, _with_deadline(receive, self.timeout_s), send)
+
+
+def _with_deadline(receive: Receive, timeout_s: float) -> Receive:
+    deadline: float | None = None
+    complete = False
+
+    async def receive_before_deadline() -> Message:
+        nonlocal deadline, complete
+        if complete:
+            return await receive()
+        loop = asyncio.get_running_loop()
+        deadline = deadline if deadline is not None else loop.time() + timeout_s
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            raise BodyTooSlowError(timeout_s) from None
+        complete = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    return receive_before_deadline
 
 
 def _content_length(scope: Scope) -> int | None:
