@@ -31,11 +31,11 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from app.decoding import MAX_RESAMPLE_LENGTH, resample_beat
 from app.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
 
 UTF8_BOM = b"\xef\xbb\xbf"
 MIN_RESAMPLE_LENGTH = 2
-MAX_RESAMPLE_LENGTH = 10_000  # a second at 10 kHz: longer rows are not one beat
 LABEL_NAME = "label"
 MAX_LINE_BYTES = 1 << 20  # a beat of 140 samples takes about 3 KB
 
@@ -140,7 +140,6 @@ class CsvBeatReader:
         self.has_labels: bool | None = None
         self._columns: int | None = None  # fixed by the first row of a valid width (no resample)
         self._columns_line = 0
-        self._grid = np.linspace(0.0, 1.0, input_length)
 
     def __iter__(self) -> Iterator[CsvRow | RowProblem]:
         reader = csv.reader(self._lines, strict=True)
@@ -184,8 +183,7 @@ class CsvBeatReader:
         length = len(values)
         if length == self.input_length:
             return CsvRow(index, line, values, label, None)
-        resampled = np.interp(self._grid, np.linspace(0.0, 1.0, length), values)
-        return CsvRow(index, line, resampled.astype(np.float32), label, length)
+        return CsvRow(index, line, resample_beat(values, self.input_length), label, length)
 
     def _layout(self, index: int, line: int, cells: list[str]) -> bool | RowProblem:
         """Whether this row ends with a label, or why its width is wrong."""

@@ -30,6 +30,7 @@ OptionsT = TypeVar("OptionsT", bound=BaseModel)
 _parsers = threading.local()
 BEAT_ADAPTER: TypeAdapter[list[float]] = TypeAdapter(Beat)
 UTF8_BOM = b"\xef\xbb\xbf"
+MAX_RESAMPLE_LENGTH = 10_000  # a second at 10 kHz: longer rows are not one beat
 # The strict path parses a body simdjson refused with pydantic, which describes every bad sample;
 # a larger one gets only the first error, from orjson.
 STRICT_PARSE_MAX_BYTES = 1 << 20
@@ -42,11 +43,17 @@ BINARY_TYPE = "application/octet-stream"
 def decode_beats(
     body: bytes, content_type: str | None, input_length: int, max_beats: int
 ) -> BeatMatrix:
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type in JSON_TYPES or media_type.endswith("+json"):
-        return decode_json_beats(body, input_length, max_beats)
+    media_type = _media_type(content_type)
     if media_type == BINARY_TYPE:
         return decode_binary_beats(body, input_length, max_beats)
+    return decode_json_beats(body, input_length, max_beats)
+
+
+def _media_type(content_type: str | None) -> str:
+    """JSON or float32 rows, by the Content-Type; anything else is a 415."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type in JSON_TYPES or media_type.endswith("+json") or media_type == BINARY_TYPE:
+        return BINARY_TYPE if media_type == BINARY_TYPE else "application/json"
     message = (
         f"content type {media_type!r} is not accepted; send JSON (application/json) "
         f"or float32 rows ({BINARY_TYPE})"
@@ -121,7 +128,7 @@ def _fast_json_beats(body: bytes, input_length: int) -> BeatMatrix | None:
     `beats` rows of `input_length` numbers (no other key, no list nested in a beat).
     """
     try:
-        document: Any = _parser().parse(body)
+        document: Any = _parse(body)
         beats = document["beats"]
         n_beats = len(beats)
         if len(document) != 1 or n_beats == 0 or body.count(b"[") != n_beats + 1:
@@ -135,16 +142,28 @@ def _fast_json_beats(body: bytes, input_length: int) -> BeatMatrix | None:
         return flat.astype(np.float32).reshape(n_beats, input_length)
 
 
-def _parser() -> simdjson.Parser:
-    """One parser per thread, reused: a new one allocates its buffers afresh for every body,
-    which cost more than the parsing itself under load (py-spy, bench/)."""
+def _parse(body: bytes) -> Any:
+    """The parsed body, from one parser per thread, reused: a new one allocates its buffers
+    afresh for every body, which cost more than the parsing itself under load (py-spy, bench/).
+
+    simdjson refuses to reuse a parser while objects of its last document live on (say, in the
+    traceback of a refused request that someone still holds); that parser is then left to them
+    and a new one takes its place.
+    """
     parser: simdjson.Parser | None = getattr(_parsers, "parser", None)
-    if parser is None:
-        parser = _parsers.parser = simdjson.Parser()
-    return parser
+    if parser is not None:
+        try:
+            return parser.parse(body)
+        except RuntimeError as exc:
+            if "re-use a parser" not in str(exc):
+                raise
+    _parsers.parser = simdjson.Parser()
+    return _parsers.parser.parse(body)
 
 
-def _strict_json_beats(body: bytes, input_length: int, max_beats: int) -> list[list[float]]:
+def _strict_json_beats(
+    body: bytes, input_length: int, max_beats: int, resample: bool = False
+) -> list[list[float]]:
     """The beats of a body the fast path refused, or a `BadRequest` saying what is wrong where.
 
     pydantic describes every bad sample it meets, so it is only given bodies whose problems are
@@ -152,11 +171,11 @@ def _strict_json_beats(body: bytes, input_length: int, max_beats: int) -> list[l
     rest counted), and a large one simdjson cannot parse gets orjson's first-error message.
     """
     try:
-        document: Any = _parser().parse(body)
+        document: Any = _parse(body)
     except (ValueError, RuntimeError):
         document = None  # malformed, or a number simdjson does not take (beyond float64...)
     if document is not None:
-        _screen_document(document, input_length, max_beats)
+        _screen_document(document, input_length, max_beats, resample)
         del document  # the parser is reused: nothing may still point into it
     elif len(body) > STRICT_PARSE_MAX_BYTES:
         _raise_first_json_error(body)
@@ -166,7 +185,60 @@ def _strict_json_beats(body: bytes, input_length: int, max_beats: int) -> list[l
         raise bad_request_from(exc.errors(include_url=False)) from None
 
 
-def _screen_document(document: Any, input_length: int, max_beats: int) -> None:
+def length_problem(length: int, input_length: int, resample: bool) -> str | None:
+    """What is wrong with a beat of `length` samples, if anything."""
+    if resample:
+        if 2 <= length <= MAX_RESAMPLE_LENGTH:
+            return None
+        return f"has {length:,} samples; 2 to {MAX_RESAMPLE_LENGTH:,} can be resampled"
+    if length == input_length:
+        return None
+    return (
+        f"has {length} samples, the model expects {input_length} "
+        "(resample=true interpolates other lengths)"
+    )
+
+
+def resample_beat(samples: npt.NDArray[Any], input_length: int) -> BeatMatrix:
+    """Linear interpolation to `input_length` evenly spaced samples (how ECG5000's were made)."""
+    grid = np.linspace(0.0, 1.0, input_length)
+    resampled: BeatMatrix = np.interp(grid, np.linspace(0.0, 1.0, len(samples)), samples).astype(
+        np.float32
+    )
+    return resampled
+
+
+def decode_resampling_beats(
+    body: bytes, content_type: str | None, input_length: int, max_beats: int
+) -> tuple[BeatMatrix, list[int | None]]:
+    """As `decode_beats`, but a JSON beat of another length is interpolated to `input_length`;
+    also returns each beat's own length where it was resampled (None where it was not)."""
+    if _media_type(content_type) == BINARY_TYPE:  # float32 rows have the model's length already
+        beats = decode_binary_beats(body, input_length, max_beats)
+        return beats, [None] * len(beats)
+    body = body.removeprefix(UTF8_BOM)
+    fast = _fast_json_beats(body, input_length)
+    if fast is not None:
+        return check_beats(fast, input_length, max_beats), [None] * len(fast)
+    rows = _strict_json_beats(body, input_length, max_beats, resample=True)
+    if len(rows) > max_beats:
+        raise _too_many_beats(len(rows), max_beats)
+    resampled_from = [None if len(row) == input_length else len(row) for row in rows]
+    with np.errstate(over="ignore"):  # beyond float32: inf, refused by check_beats
+        matrix = np.stack(
+            [
+                np.asarray(row, dtype=np.float32)
+                if len(row) == input_length
+                else resample_beat(np.asarray(row, dtype=np.float64), input_length)
+                for row in rows
+            ]
+        )
+    return check_beats(matrix, input_length, max_beats), resampled_from
+
+
+def _screen_document(
+    document: Any, input_length: int, max_beats: int, resample: bool = False
+) -> None:
     """Raise for a parsed body that is not `{"beats": [[numbers] * input_length, ...]}`."""
     if not isinstance(document, simdjson.Object):
         raise _invalid(Problem("body", 'must be a JSON object like {"beats": [[...], ...]}'))
@@ -186,7 +258,7 @@ def _screen_document(document: Any, input_length: int, max_beats: int) -> None:
     problems: list[Problem] = []
     for index, beat in enumerate(beats):
         describe = len(problems) < MAX_DESCRIBED_PROBLEMS  # past that, bad beats are counted
-        problem = _screen_beat(index, beat, input_length, describe)
+        problem = _screen_beat(index, beat, input_length, describe, resample)
         if problem is not None:
             bad_rows.append(index)
             problems.extend(problem)
@@ -194,7 +266,9 @@ def _screen_document(document: Any, input_length: int, max_beats: int) -> None:
         raise BadRequest(422, "Invalid request", problems, more=len(bad_rows) - len(problems))
 
 
-def _screen_beat(index: int, beat: Any, input_length: int, describe: bool) -> list[Problem] | None:
+def _screen_beat(
+    index: int, beat: Any, input_length: int, describe: bool, resample: bool
+) -> list[Problem] | None:
     """None for a beat of `input_length` numbers; else what is wrong with it: its first bad
     sample in pydantic's words when it has the right length (an empty list if not `describe`)."""
     where = f"beats[{index}]"
@@ -202,8 +276,9 @@ def _screen_beat(index: int, beat: Any, input_length: int, describe: bool) -> li
         return [Problem(where, f"must be a list, got {_json_type(beat)}", index)]
     if len(beat) == 0:
         return [Problem(where, "must not be empty", index)]
-    if len(beat) != input_length:
-        return [Problem(where, f"has {len(beat)} samples, the model expects {input_length}", index)]
+    wrong_length = length_problem(len(beat), input_length, resample)
+    if wrong_length is not None:
+        return [Problem(where, wrong_length, index)]
     try:
         beat.as_buffer(of_type="d")
         return None
@@ -242,7 +317,7 @@ def _check_lengths(lengths: list[int], input_length: int) -> None:
     wrong = [i for i, length in enumerate(lengths) if length != input_length]
     if wrong:
         problems = [
-            Problem(f"beats[{i}]", f"has {lengths[i]} samples, the model expects {input_length}", i)
+            Problem(f"beats[{i}]", length_problem(lengths[i], input_length, False) or "", i)
             for i in wrong[:MAX_DESCRIBED_PROBLEMS]
         ]
         raise BadRequest(422, "Invalid beats", problems, more=len(wrong) - len(problems))

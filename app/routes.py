@@ -19,7 +19,13 @@ from starlette.datastructures import UploadFile
 
 from app.config import Settings
 from app.csv_input import decode_csv_beats, results_csv
-from app.decoding import BINARY_TYPE, decode_beats, decode_options, decode_query
+from app.decoding import (
+    BINARY_TYPE,
+    decode_beats,
+    decode_options,
+    decode_query,
+    decode_resampling_beats,
+)
 from app.errors import ModelNotReadyError
 from app.problems import BadRequest
 from app.problems import Problem as ProblemItem
@@ -117,9 +123,17 @@ async def predict(request: Request) -> Response:
     scorer, options = loaded_scorer(request), decode_options(request.query_params)
     point = operating_point(scorer.metadata, k=options.k, threshold=options.threshold)
     body, content_type = await request.body(), request.headers.get("content-type")
-    beats = decode_beats(body, content_type, scorer.input_length, settings_of(request).max_beats)
+    limits = (scorer.input_length, settings_of(request).max_beats)
+    resampled_from = None
+    if options.resample:
+        beats, resampled_from = decode_resampling_beats(body, content_type, *limits)
+    else:
+        beats = decode_beats(body, content_type, *limits)
     scores = scorer.score(beats)
-    return json_response(predict_response_body(scorer.metadata, scores, point, options.explain))
+    document = predict_response_body(
+        scorer.metadata, scores, point, options.explain, resampled_from=resampled_from
+    )
+    return json_response(document)
 
 
 CSV_TYPE = "text/csv"

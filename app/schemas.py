@@ -49,22 +49,22 @@ class OperatingPointOptions(BaseModel):
     )
 
 
-class PredictOptions(OperatingPointOptions):
-    """The query parameters of /v1/predict."""
-
-    explain: bool = Field(
-        default=False, description="Also return each beat's reconstruction and per-sample error."
-    )
-
-
 class CsvPredictOptions(OperatingPointOptions):
     """The query parameters of /v1/predict/csv."""
 
     resample: bool = Field(
         default=False,
-        description="Linearly interpolate rows of another length (2 to 10,000 samples) to the "
+        description="Linearly interpolate beats of another length (2 to 10,000 samples) to the "
         "model's input length, as ECG5000's beats were made; each such result says "
-        "`resampled_from`. Without it, rows of another length are refused.",
+        "`resampled_from`. Without it, beats of another length are refused.",
+    )
+
+
+class PredictOptions(CsvPredictOptions):
+    """The query parameters of /v1/predict: those of /v1/predict/csv, and `explain`."""
+
+    explain: bool = Field(
+        default=False, description="Also return each beat's reconstruction and per-sample error."
     )
 
 
@@ -90,8 +90,8 @@ class BeatResult(BaseModel):
     )
     resampled_from: int | None = Field(
         default=None,
-        description="/v1/predict/csv with resample=true: the row's own number of samples, when "
-        "it was resampled to the model's input length.",
+        description="With resample=true: the beat's own number of samples, when it was "
+        "resampled to the model's input length.",
     )
 
 

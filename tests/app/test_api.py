@@ -325,7 +325,12 @@ def test_one_enormous_beat_is_refused_by_its_length(client: TestClient) -> None:
     response = client.post("/v1/predict", json={"beats": [[True] * 200_000]})
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"location": "beats[0]", "beat": 0, "message": "has 200000 samples, the model expects 140"}
+        {
+            "location": "beats[0]",
+            "beat": 0,
+            "message": "has 200000 samples, the model expects 140 "
+            "(resample=true interpolates other lengths)",
+        }
     ]
 
 
@@ -378,3 +383,20 @@ def test_json_with_a_byte_order_mark_is_read_by_both_paths(client: TestClient) -
     response = client.post("/v1/predict", content=bom + bad, headers=JSON)
     assert response.status_code == 422
     assert response.json()["errors"][0]["location"] == "beats[0]"
+
+
+def test_predict_resamples_beats_of_other_lengths_on_request(
+    client: TestClient, reference_test_split: tuple[np.ndarray, np.ndarray]
+) -> None:
+    beats, _ = reference_test_split
+    beat = beats[0]
+    shorter = np.interp(np.linspace(0, 1, 70), np.linspace(0, 1, 140), beat)  # half the rate
+    response = client.post("/v1/predict?resample=true", json={"beats": [shorter.tolist()]})
+    assert response.status_code == 200
+    result = response.json()["results"][0]
+    assert result["resampled_from"] == 70
+    same = client.post("/v1/predict", json={"beats": [beat.tolist()]}).json()["results"][0]
+    assert result["verdict"] == same["verdict"]
+    refused = client.post("/v1/predict", json={"beats": [shorter.tolist()]})
+    assert refused.status_code == 422
+    assert "resample=true" in refused.json()["detail"]

@@ -34,8 +34,16 @@ def test_json_names_every_beat_of_the_wrong_length() -> None:
         decode_json_beats(_json([[0] * 4, [0] * 3, [0] * 4, [0] * 5]), LENGTH, LIMIT)
     assert caught.value.status == 422
     assert [(p.location, p.beat, p.message) for p in caught.value.problems] == [
-        ("beats[1]", 1, "has 3 samples, the model expects 4"),
-        ("beats[3]", 3, "has 5 samples, the model expects 4"),
+        (
+            "beats[1]",
+            1,
+            "has 3 samples, the model expects 4 (resample=true interpolates other lengths)",
+        ),
+        (
+            "beats[3]",
+            3,
+            "has 5 samples, the model expects 4 (resample=true interpolates other lengths)",
+        ),
     ]
 
 
@@ -121,3 +129,30 @@ def test_fast_and_strict_json_paths_read_the_same_numbers() -> None:
     np.testing.assert_array_equal(
         fast, np.array(_strict_json_beats(body, LENGTH, LIMIT), dtype=np.float32)
     )
+
+
+def test_a_refused_body_held_by_its_caller_does_not_slow_the_next_one() -> None:
+    from app.decoding import _fast_json_beats
+
+    with pytest.raises(BadRequest) as held:  # its traceback pins the parser's last document
+        decode_json_beats(_json([[0] * 3]), LENGTH, LIMIT)
+    assert held.value.status == 422
+    assert _fast_json_beats(_json([[1, 2, 3, 4]]), LENGTH) is not None
+
+
+def test_resampling_interpolates_json_beats_of_other_lengths() -> None:
+    from app.decoding import decode_resampling_beats
+
+    body = _json([[0.0, 3.0], [1, 2, 3, 4], [0, 1, 2, 3, 4, 5, 6]])
+    beats, lengths = decode_resampling_beats(body, "application/json", LENGTH, LIMIT)
+    np.testing.assert_allclose(beats, [[0, 1, 2, 3], [1, 2, 3, 4], [0, 2, 4, 6]])
+    assert lengths == [2, None, 7]
+
+
+@pytest.mark.parametrize("beat", [[1.0], [0.0] * 10_001])
+def test_resampling_refuses_beats_it_cannot_stretch(beat: list[float]) -> None:
+    from app.decoding import decode_resampling_beats
+
+    with pytest.raises(BadRequest) as caught:
+        decode_resampling_beats(_json([beat]), "application/json", LENGTH, LIMIT)
+    assert "can be resampled" in caught.value.problems[0].message
