@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from app.config import Settings
@@ -83,13 +84,18 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
+def query_parameters(options_type: type[BaseModel]) -> list[dict[str, Any]]:
+    """OpenAPI query parameters from the model a route reads its query string into."""
+    return [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in options_type.model_json_schema()["properties"].items()
+    ]
+
+
 # /v1/predict reads its query and body itself: FastAPI's per-parameter machinery cost more than
 # the scoring on 1-beat requests (bench/). So both are declared to OpenAPI here.
 PREDICT_OPENAPI: dict[str, Any] = {
-    "parameters": [
-        {"name": name, "in": "query", "required": False, "schema": schema}
-        for name, schema in PredictOptions.model_json_schema()["properties"].items()
-    ],
+    "parameters": query_parameters(PredictOptions),
     "requestBody": {
         "required": True,
         "content": {
@@ -142,10 +148,7 @@ MULTIPART_TYPE = "multipart/form-data"
 CSV_FILE_FIELD = "file"
 
 PREDICT_CSV_OPENAPI: dict[str, Any] = {
-    "parameters": [
-        {"name": name, "in": "query", "required": False, "schema": schema}
-        for name, schema in CsvPredictOptions.model_json_schema()["properties"].items()
-    ],
+    "parameters": query_parameters(CsvPredictOptions),
     "requestBody": {
         "required": True,
         "content": {
