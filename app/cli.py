@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
+import logging.config
 import sys
-from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
 
 from app.artifact import ArtifactError
 from app.config import Settings
+from app.log_config import logging_config
 from app.scoring import load_scorer
 
 
@@ -31,16 +31,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--log-level",
-        default="info",
         choices=["critical", "error", "warning", "info", "debug"],
-        help="log level (default: %(default)s)",
+        help="log level (default: ECG_LOG_LEVEL, else info)",
     )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     try:
         settings = Settings()
     except ValidationError as exc:  # one line per setting, without its value (it may be the key)
@@ -48,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             name = "ECG_" + "_".join(str(part) for part in error["loc"]).upper()
             print(f"ecg-serve: {name}: {error['msg']}", file=sys.stderr)
         return 2
+    log_level = args.log_level or settings.log_level
+    logging.config.dictConfig(logging_config(log_level))
     try:  # fail fast with one line, before any worker starts
         load_scorer(settings.model_dir)
     except ArtifactError as exc:
@@ -58,18 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level=args.log_level,
-        log_config=log_config(args.log_level),
+        log_level=log_level,
+        log_config=logging_config(log_level),
+        access_log=False,  # app.telemetry logs each request, as JSON
     )
     return 0
-
-
-def log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging, with the service's own `app.*` loggers (the model served, reloads) on
-    its handler: applied in every worker process, where this process's set-up does not reach."""
-    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["app"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
-    return config
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,11 +40,28 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         default=1, ge=1, description="ONNX Runtime intra-op threads per worker process."
     )
+    page_max_beats: int = Field(
+        default=1_000,
+        ge=1,
+        description="Most beats the page at / scores in one upload (each gets a chart); "
+        "POST /v1/predict/csv and ecg-score take larger files.",
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info",
+        description="Level of the service's JSON log lines on standard error; at info and "
+        "below, one line per request.",
+    )
     api_key: SecretStr | None = Field(
         default=None,
-        description="When set, every endpoint but /health, /ready and the API documentation "
-        "(/docs, /redoc, /openapi.json) requires this key in the X-API-Key header. Unset: open.",
+        description="When set, every endpoint but /health, /ready, /metrics, the API "
+        "documentation (/docs, /openapi.json) and static files requires this key in the X-API-Key "
+        "header, the page at / included (a browser cannot send the header). Unset: open.",
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_log_level(cls, level: object) -> object:
+        return level.lower() if isinstance(level, str) else level
 
     @field_validator("api_key")
     @classmethod

@@ -248,14 +248,19 @@ class CsvBeats:
 
 
 def decode_csv_beats(
-    body: bytes, input_length: int, max_beats: int, resample: bool = False
+    body: bytes,
+    input_length: int,
+    max_beats: int,
+    resample: bool = False,
+    resample_hint: str = "send resample=true",
 ) -> CsvBeats:
     """A CSV body as beats, or a `BadRequest`: 413 past `max_beats` rows, else 422 naming lines
-    and columns (at most 20 bad rows described, the rest counted)."""
+    and columns (at most 20 bad rows described, the rest counted). `resample_hint` says how the
+    caller asks for resampling (the page at / has a checkbox)."""
     # blank lines are skipped, but not without end: at most one per beat, plus a header
     max_lines = 2 * max_beats + 1
     lines = utf8_lines(io.BytesIO(body))
-    reader = CsvBeatReader(lines, input_length, resample, max_lines=max_lines)
+    reader = CsvBeatReader(lines, input_length, resample, resample_hint, max_lines)
     rows: list[CsvRow] = []
     problems: list[Problem] = []
     bad = 0

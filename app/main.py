@@ -9,15 +9,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
 from app.artifact import ModelMetadata
 from app.config import Settings
+from app.docs import DOCS_URL, install_swagger_ui
 from app.errors import install_error_handlers
 from app.middleware import ApiKeyRequired, BodyDeadline, BodySizeLimit, StartupFailureAsOneLine
 from app.openapi import build_openapi
+from app.page import STATIC_DIR, page_router
 from app.reloading import reload_on_sighup
 from app.routes import raw_router, router
 from app.scoring import load_scorer
+from app.telemetry import RequestTelemetry, Telemetry
 
 logger = logging.getLogger("app")
 
@@ -26,7 +31,8 @@ Scores ECG heartbeats with an autoencoder trained on normal beats only.
 A beat whose reconstruction error (mean absolute error) exceeds the model's threshold is
 **abnormal**. Errors are returned as RFC 9457 problem documents.
 """
-OPERATIONS_PATHS = ("/health", "/ready")
+OPERATIONS_PATHS = ("/health", "/ready", "/metrics")
+STATIC_PREFIX = "/static/"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # an ArtifactError here ends start-up with one log line (StartupFailureAsOneLine)
         app.state.scorer = load_scorer(settings.model_dir, settings.inference_threads)
+        telemetry.model_loaded(app.state.scorer.metadata)
         logger.info("serving model %s", app.state.scorer.metadata.model_version)
         restore_sighup = reload_on_sighup(app)
         try:
@@ -49,23 +56,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # app.docs serves Swagger UI from local files instead of a CDN
+        redoc_url=None,
     )
+    telemetry = Telemetry()
     app.state.settings = settings
+    app.state.telemetry = telemetry
     app.state.scorer = None
     app.state.reload_lock = asyncio.Lock()
     install_error_handlers(app)
     app.include_router(raw_router)
     app.include_router(router)
+    app.include_router(page_router)
+    install_swagger_ui(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    # the last added runs first: the key, then the body size, before any route
+    # the last added runs first: telemetry, the key, the body size, then the route
     app.add_middleware(BodyDeadline, timeout_s=settings.body_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     open_paths = open_paths_of(app)
     if settings.api_key is not None:
         app.add_middleware(
-            ApiKeyRequired, api_key=settings.api_key.get_secret_value(), open_paths=open_paths
+            ApiKeyRequired,
+            api_key=settings.api_key.get_secret_value(),
+            open_paths=open_paths,
+            open_prefixes=(STATIC_PREFIX,),
         )
     app.add_middleware(StartupFailureAsOneLine)
+    # outermost, so that it sees every request
+    app.add_middleware(RequestTelemetry, telemetry=telemetry, route_paths=route_paths_of(app))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None and app.state.scorer is not None:
@@ -80,10 +99,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def route_paths_of(app: FastAPI) -> frozenset[str]:
+    """The path (template) of every route, read from the routers included above."""
+    routers = (raw_router, router, page_router)
+    paths = {route.path for each in routers for route in each.routes if isinstance(route, APIRoute)}
+    return frozenset(paths) | open_paths_of(app)
+
+
 def open_paths_of(app: FastAPI) -> frozenset[str]:
-    """What stays open when ECG_API_KEY is set: health, readiness and the API documentation,
-    which Swagger UI needs to load before a user can authorise in it."""
-    docs = (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url, app.openapi_url)
+    """What stays open when ECG_API_KEY is set: health, readiness, metrics and the API
+    documentation, which Swagger UI needs to load before a user can authorise in it (its files
+    are under STATIC_PREFIX, open too)."""
+    docs = (DOCS_URL, app.openapi_url)
     return frozenset(OPERATIONS_PATHS) | {path for path in docs if path}
 
 

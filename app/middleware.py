@@ -115,19 +115,30 @@ def _limited(receive: Receive, max_bytes: int) -> Receive:
 
 
 class ApiKeyRequired:
-    """401 unless the X-API-Key header holds the key, on every path but `open_paths`.
+    """401 unless the X-API-Key header holds the key, on every path but `open_paths` and those
+    under `open_prefixes` (static files).
 
     Every path, so that a route added later is protected unless it is listed as open. The key is
     compared in constant time, as SHA-256 digests so that not even its length shows.
     """
 
-    def __init__(self, app: ASGIApp, api_key: str, open_paths: Collection[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        api_key: str,
+        open_paths: Collection[str],
+        open_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.key_digest = hashlib.sha256(api_key.encode()).digest()
         self.open_paths = frozenset(open_paths)
+        self.open_prefixes = open_prefixes
+
+    def is_open(self, path: str) -> bool:
+        return path in self.open_paths or path.startswith(self.open_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _app_path(scope) not in self.open_paths:
+        if scope["type"] == "http" and not self.is_open(_app_path(scope)):
             presented = _header(scope, b"x-api-key")
             if presented is None or not hmac.compare_digest(
                 hashlib.sha256(presented).digest(), self.key_digest

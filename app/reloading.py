@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from app.artifact import ArtifactError
 from app.config import Settings
 from app.scoring import Scorer, load_scorer
+from app.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ async def reload_model(app: FastAPI, trigger: str) -> Reloaded:
     """Load `ECG_MODEL_DIR` again and serve it, and log the outcome under `trigger`; raises
     `ArtifactError`, leaving the old model serving."""
     settings: Settings = app.state.settings
+    telemetry: Telemetry = app.state.telemetry
     async with app.state.reload_lock:  # one reload at a time, so `previous` is the one replaced
         previous: Scorer | None = app.state.scorer
         try:
@@ -39,11 +41,14 @@ async def reload_model(app: FastAPI, trigger: str) -> Reloaded:
                 load_scorer, settings.model_dir, settings.inference_threads
             )
         except ArtifactError as exc:
+            telemetry.reloads.labels("failure").inc()
             logger.error(
                 "%s: model reload failed, still serving %s: %s", trigger, _version(previous), exc
             )
             raise
         app.state.scorer = scorer
+        telemetry.reloads.labels("success").inc()
+        telemetry.model_loaded(scorer.metadata)
         app.openapi_schema = None  # its Swagger examples come from the model's metadata
     reloaded = Reloaded(scorer.metadata.model_version, _version(previous))
     logger.info(

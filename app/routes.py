@@ -8,9 +8,12 @@ more than it gave on a single-process server. Scale out with worker processes in
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -42,7 +45,8 @@ from app.schemas import (
     Readiness,
     predict_response_body,
 )
-from app.scoring import Scorer, operating_point
+from app.scoring import OperatingPoint, Scorer, Scores, operating_point
+from app.telemetry import METRICS_CONTENT_TYPE, Telemetry, record_scoring
 
 router = APIRouter()
 
@@ -77,6 +81,18 @@ def loaded_scorer(request: Request) -> Scorer:
     if scorer is None:
         raise ModelNotReadyError
     return scorer
+
+
+def score_beats(
+    request: Request, scorer: Scorer, beats: npt.NDArray[np.float32], point: OperatingPoint
+) -> Scores:
+    """Score beats, and count them (and the abnormal ones) in the metrics and the log line."""
+    started = time.perf_counter()
+    scores = scorer.score(beats)
+    abnormal = int(np.count_nonzero(scores.is_anomaly(point.threshold)))
+    telemetry: Telemetry = request.app.state.telemetry
+    record_scoring(request.scope, telemetry, len(beats), abnormal, time.perf_counter() - started)
+    return scores
 
 
 def settings_of(request: Request) -> Settings:
@@ -135,7 +151,7 @@ async def predict(request: Request) -> Response:
         beats, resampled_from = decode_resampling_beats(body, content_type, *limits)
     else:
         beats = decode_beats(body, content_type, *limits)
-    scores = scorer.score(beats)
+    scores = score_beats(request, scorer, beats, point)
     document = predict_response_body(
         scorer.metadata, scores, point, options.explain, resampled_from=resampled_from
     )
@@ -211,7 +227,7 @@ async def predict_csv(request: Request) -> Response:
         settings_of(request).max_beats,
         options.resample,
     )
-    scores = await asyncio.to_thread(scorer.score, decoded.beats)
+    scores = await asyncio.to_thread(score_beats, request, scorer, decoded.beats, point)
     resampled = decoded.resampled_from if options.resample else None
     document = predict_response_body(
         scorer.metadata, scores, point, False, decoded.labels, resampled
@@ -299,6 +315,20 @@ async def reload(request: Request) -> ModelReload:
         model_version=reloaded.model_version,
         previous_model_version=reloaded.previous_model_version,
     )
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {METRICS_CONTENT_TYPE: {}}, "description": "Prometheus text."}},
+    tags=["operations"],
+)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics of this process: requests by route and status, latency, beats scored
+    and flagged abnormal, inference time, model reloads, and the model served (`ecg_model_info`).
+    """
+    telemetry: Telemetry = request.app.state.telemetry
+    return Response(telemetry.exposition(), media_type=METRICS_CONTENT_TYPE)
 
 
 @router.get("/health", response_model=Health, tags=["operations"])

@@ -222,14 +222,24 @@ def started(
 ) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
     env = {**os.environ, "ECG_MODEL_DIR": str(model_dir)}
     command = [*server.command, "--port", str(port)]
-    begin = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL)
-    try:
-        ready_s = wait_until_ready(port, process, begin)
-        yield process, ready_s
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    # The service logs a JSON line per request, as it does in production; the lines go to a file
+    # (a terminal would slow it down), shown only when the server fails to start.
+    with tempfile.TemporaryFile() as log:
+        begin = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
+        )
+        try:
+            try:
+                ready_s = wait_until_ready(port, process, begin)
+            except RuntimeError:
+                log.seek(0)
+                sys.stderr.write(log.read()[-4000:].decode(errors="replace"))
+                raise
+            yield process, ready_s
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
 
 
 def wait_until_ready(port: int, process: subprocess.Popen[bytes], begin: float) -> float:

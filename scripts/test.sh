@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Sets up a virtual environment with every dependency (serving, training, dev) and runs all checks:
-# ruff (lint and format), mypy on app/, hadolint on the Dockerfile, then the whole pytest suite.
+# ruff (lint and format), mypy on app/, hadolint on the Dockerfile, then the whole pytest suite,
+# browser tests included (Chromium is installed with apt-get when it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/venv.sh
 setup_venv dev
+install_chromium  # the browser tests drive Debian's Chromium headless
 
 export ECG_DATA_DIR=${ECG_DATA_DIR:-$PWD/../shared/data/ecg5000}
 "$VENV/bin/ruff" check .

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -44,24 +45,34 @@ def serve() -> Iterator[Callable[..., Server]]:
     """Start a real server process (`ecg-serve` unless told otherwise) on a free loopback port;
     every process started is terminated at the end of the test."""
     processes: list[subprocess.Popen[bytes]] = []
+    logs = tempfile.TemporaryDirectory(prefix="ecg-serve-logs-")
 
-    def start(model_dir: Path, command: list[str] | None = None, wait: bool = True) -> Server:
+    def start(
+        model_dir: Path,
+        command: list[str] | None = None,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> Server:
         port = _free_port()
         command = command or [str(BIN_DIR / "ecg-serve")]
         env = {
             **os.environ,
             "ECG_MODEL_DIR": str(model_dir),
             "PATH": f"{BIN_DIR}{os.pathsep}{os.environ['PATH']}",
+            **(env or {}),
         }
-        process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        # the log goes to a file, not a pipe: one line per request would fill an unread pipe
+        log_path = Path(logs.name) / f"{port}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [*command, "--host", "127.0.0.1", "--port", str(port)],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         processes.append(process)
-        server = Server(f"http://127.0.0.1:{port}", process)
+        server = Server(f"http://127.0.0.1:{port}", process, log_path)
         if wait:
             server.wait_until_ready()
         return server
@@ -71,14 +82,14 @@ def serve() -> Iterator[Callable[..., Server]]:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=10)
-        if process.stderr:
-            process.stderr.close()
+    logs.cleanup()
 
 
 @dataclass
 class Server:
     base_url: str
     process: subprocess.Popen[bytes]
+    log_path: Path
 
     def get_json(self, path: str) -> Any:
         with urllib.request.urlopen(self.base_url + path, timeout=5) as response:
@@ -96,17 +107,21 @@ class Server:
                 time.sleep(0.1)
         pytest.fail(f"server not ready within {START_TIMEOUT_S}s")
 
+    def log(self) -> str:
+        """What the server has logged so far (its standard error)."""
+        return self.log_path.read_text()
+
     def wait_for_exit(self) -> str:
         """Wait for the server to exit by itself and return what it logged."""
-        _, stderr = self.process.communicate(timeout=START_TIMEOUT_S)
-        return stderr.decode()
+        self.process.wait(timeout=START_TIMEOUT_S)
+        return self.log()
 
     def stop(self) -> str:
         """Terminate the server (if running) and return what it logged."""
         if self.process.poll() is None:
             self.process.terminate()
-        _, stderr = self.process.communicate(timeout=START_TIMEOUT_S)
-        return stderr.decode()
+        self.process.wait(timeout=START_TIMEOUT_S)
+        return self.log()
 
 
 def _free_port() -> int:
@@ -150,3 +165,67 @@ def asgi_request() -> Callable[..., Awaitable[list[dict[str, Any]]]]:
         return messages
 
     return request
+
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+# Chromium's own background traffic (updates, safe browsing, metrics) would be blocked anyway;
+# these keep it from trying, so what the blocked list shows is what the page asked for.
+QUIET_CHROMIUM_FLAGS = (
+    "--no-sandbox",  # the tests run as root in CI
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-domain-reliability",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+@dataclass
+class OfflineBrowser:
+    """A headless Chromium page that can reach only 127.0.0.1: anything else is aborted and its
+    URL recorded in `blocked`, as on a hospital network with no internet."""
+
+    page: Any  # playwright.sync_api.Page
+    blocked: list[str]
+
+
+def chromium_executable() -> str:
+    """Debian's Chromium (`apt-get install chromium`; scripts/test.sh installs it), or the one
+    `ECG_CHROMIUM` names."""
+    named = os.environ.get("ECG_CHROMIUM")
+    found = named or next(filter(None, map(shutil.which, CHROMIUM_CANDIDATES)), None)
+    if not found:
+        pytest.fail("Chromium not found: apt-get install chromium, or set ECG_CHROMIUM")
+    return found
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_executable(), args=list(QUIET_CHROMIUM_FLAGS)
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def offline_browser(chromium: Any) -> Iterator[OfflineBrowser]:
+    context = chromium.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    blocked: list[str] = []
+
+    def only_loopback(route: Any) -> None:
+        url: str = route.request.url
+        if url.startswith(("http://127.0.0.1:", "data:", "blob:")):
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort("internetdisconnected")
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield OfflineBrowser(page, blocked)
+    context.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import orjson
 import pytest
@@ -179,10 +181,15 @@ def test_ready_is_503_before_the_model_is_loaded(shipped_model_dir) -> None:
     assert predict.status_code == 503
 
 
-def test_swagger_ui_is_served(client: TestClient) -> None:
+def test_swagger_ui_is_served_with_its_files_from_the_service(client: TestClient) -> None:
     response = client.get("/docs")
     assert response.status_code == 200
-    assert "swagger-ui" in response.text
+    assets = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", response.text)
+    assert any(asset.endswith("swagger-ui-bundle.js") for asset in assets)
+    for asset in assets:
+        assert asset.startswith("/"), f"{asset} is not served by the service"
+        assert client.get(asset).status_code == 200
+    assert "cdn" not in response.text.lower()
 
 
 BEAT = [0.0] * 140

@@ -22,7 +22,14 @@ PROTECTED = [
     ("GET", "/v1/model", None),
     ("POST", "/v1/model/reload", None),
 ]
-OPEN = ["/health", "/ready", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"]
+OPEN = [
+    "/health",
+    "/ready",
+    "/metrics",
+    "/docs",
+    "/static/swagger-ui/swagger-ui-bundle.js",
+    "/openapi.json",
+]
 
 
 @pytest.fixture(scope="module")

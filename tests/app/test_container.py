@@ -102,3 +102,21 @@ def test_compose_mounts_a_loadable_model_read_only() -> None:
     model_on_host = REPO_ROOT / host_dir / model_in_container.relative_to(container_dir)
     assert load_scorer(model_on_host).input_length == 140
     assert "/ready" in " ".join(service["healthcheck"]["test"])
+
+
+def test_compose_limits_resources_and_rotates_logs() -> None:
+    service = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["ecg"]
+    limits = service["deploy"]["resources"]["limits"]
+    assert float(limits["cpus"]) >= 1
+    assert limits["memory"].endswith("M") and int(limits["memory"][:-1]) >= 256
+    options = service["logging"]["options"]
+    assert service["logging"]["driver"] == "json-file"
+    assert options["max-size"] and int(options["max-file"]) >= 2
+
+
+def test_compose_replicas_example_names_a_load_balancer_config_that_exists() -> None:
+    text = (REPO_ROOT / "compose.yaml").read_text()
+    assert "replicas:" in text
+    config = REPO_ROOT / "deploy" / "nginx.conf"
+    assert str(config.relative_to(REPO_ROOT)) in text
+    assert "server ecg:8000" in config.read_text()
