@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +121,22 @@ def test_compose_replicas_example_names_a_load_balancer_config_that_exists() -> 
     config = REPO_ROOT / "deploy" / "nginx.conf"
     assert str(config.relative_to(REPO_ROOT)) in text
     assert "server ecg:8000" in config.read_text()
+
+
+def test_installed_package_carries_the_page_templates_and_static_files(tmp_path: Path) -> None:
+    """The image installs the project as a wheel (not editable): the files the page serves must
+    be in it."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(REPO_ROOT)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    page_files = [
+        path.relative_to(REPO_ROOT).as_posix()
+        for folder in ("app/templates", "app/static")
+        for path in (REPO_ROOT / folder).iterdir()
+    ]
+    assert page_files
+    assert set(page_files) <= shipped
