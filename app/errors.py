@@ -16,6 +16,7 @@ from app.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
 from app.schemas import Problem as ProblemDocument
 from app.schemas import ProblemItem
 from app.scoring import InvalidOperatingPointError, UnscorableBeatsError
+from app.telemetry import REQUEST_ID_HEADER, request_id_of
 
 PROBLEM_JSON = "application/problem+json"
 API_KEY_HEADER = "X-API-Key"
@@ -153,5 +154,18 @@ async def _on_http_exception(_: Request, exc: HTTPException) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(500, "Internal server error")
+    """A bug: logged with its traceback and the request id, answered with no detail.
+
+    Starlette answers it outside every middleware, so the request id header is added here.
+    """
+    request_id = request_id_of(request.scope)
+    logger.exception(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        extra={"request_id": request_id},
+    )
+    response = problem_response(500, "Internal server error")
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response

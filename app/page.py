@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.artifact import ModelMetadata
 from app.charts import beat_chart_svg
-from app.csv_input import decode_csv_beats, results_csv
+from app.csv_input import MAX_LINE_BYTES, decode_csv_beats, results_csv
 from app.problems import BadRequest, Problem
 from app.routes import loaded_scorer, problem_doc, score_beats, settings_of
 from app.schemas import predict_response_body
@@ -46,6 +46,8 @@ PAGE_HEADERS = {
 RESULTS_HEADERS = {**PAGE_HEADERS, "cache-control": "no-store"}
 FILE_FIELD, TEXT_FIELD, RESAMPLE_FIELD = "file", "beat", "resample"
 DOWNLOAD_NAME = "ecg-verdicts.csv"
+# Pasted text is held in memory whole: room for the page's 1,000 beats as CSV rows, no more.
+MAX_PASTED_BYTES = 2 << 20
 # in the page's order: the held-out evaluation first, then how training went
 PLOT_CAPTIONS = {
     "error_histogram.png": "Reconstruction error of the held-out beats, and the threshold",
@@ -92,6 +94,9 @@ class PageForm:
             raise BadRequest(422, "Nothing to score", [Problem("form", message)])
         if "," in self.text:
             return self.text.encode()
+        if len(self.text) > MAX_LINE_BYTES:  # checked before splitting: a string per number
+            message = f"is longer than one beat can be ({MAX_LINE_BYTES:,} characters)"
+            raise BadRequest(413, "Too much pasted text", [Problem("pasted text", message)])
         return ",".join(self.text.split()).encode()
 
 
@@ -160,7 +165,7 @@ async def score_page(request: Request) -> Response:
 
 async def read_form(request: Request) -> PageForm:
     try:
-        async with request.form(max_files=1, max_fields=4, max_part_size=16 << 20) as form:
+        async with request.form(max_files=1, max_fields=4, max_part_size=MAX_PASTED_BYTES) as form:
             upload, text = form.get(FILE_FIELD), form.get(TEXT_FIELD)
             resample = form.get(RESAMPLE_FIELD) is not None
             pasted = text if isinstance(text, str) else ""
@@ -178,8 +183,9 @@ def score_form(request: Request, scorer: Scorer, form: PageForm, max_beats: int)
     """Decode, score and chart the beats exactly as /v1/predict/csv would (explained); they
     count in the metrics like the API's."""
     hint = "tick “Resample” on the form"
+    body = form.csv()
     try:
-        decoded = decode_csv_beats(form.csv(), scorer.input_length, max_beats, form.resample, hint)
+        decoded = decode_csv_beats(body, scorer.input_length, max_beats, form.resample, hint)
     except BadRequest as exc:
         if exc.status != 413:
             raise

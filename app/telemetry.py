@@ -29,6 +29,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.artifact import ModelMetadata
@@ -42,6 +43,8 @@ RECORD_KEY = "app.request_record"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 UNMATCHED_ROUTE = "unmatched"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+CLIENT_CLOSED_REQUEST = 499
 
 request_logger = logging.getLogger("app.requests")
 
@@ -133,6 +136,11 @@ def record_of(scope: Scope) -> RequestRecord | None:
     return record
 
 
+def request_id_of(scope: Scope) -> str | None:
+    record = record_of(scope)
+    return None if record is None else record.request_id
+
+
 def record_scoring(
     scope: Scope, telemetry: Telemetry, beats: int, abnormal: int, inference_s: float
 ) -> None:
@@ -175,11 +183,15 @@ class RequestTelemetry:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client left before its body arrived: nothing to answer, and not a server error
+            # (nginx's 499), so it neither counts as a 5xx nor logs a traceback.
+            record.status = CLIENT_CLOSED_REQUEST
         finally:
             self._finish(scope, record, time.perf_counter() - started)
 
     def _finish(self, scope: Scope, record: RequestRecord, duration_s: float) -> None:
-        method, route = scope["method"], self._route_label(scope)
+        method, route = method_label(scope["method"]), self._route_label(scope)
         self.telemetry.count_request(method, route, record.status, duration_s)
         if request_logger.isEnabledFor(logging.INFO):
             # A record made directly: `Logger.info` would also look up the calling file and line
@@ -203,6 +215,12 @@ class RequestTelemetry:
         if scope["path"].startswith("/static/"):
             return "/static"
         return UNMATCHED_ROUTE
+
+
+def method_label(method: str) -> str:
+    """The request method, or OTHER for one no route serves: a label value per made-up method
+    would grow the metrics without bound."""
+    return method if method in KNOWN_METHODS else "OTHER"
 
 
 def request_log_fields(

@@ -144,3 +144,9 @@ def test_ecg_serve_refuses_an_unusable_api_key_in_one_line_without_echoing_it(
         "ecg-serve: ECG_API_KEY: Value error, must be one or more visible ASCII characters "
         "(no spaces), as sent in a header\n"
     )
+
+
+@pytest.mark.parametrize("path", ["/", "/v1/model/plots/loss.png"])
+def test_page_and_plots_need_the_api_key_too(keyed: TestClient, path: str) -> None:
+    assert keyed.get(path).status_code == 401
+    assert keyed.get(path, headers={"X-API-Key": KEY}).status_code == 200

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.config import Settings
 from app.scoring import load_scorer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +141,13 @@ def test_installed_package_carries_the_page_templates_and_static_files(tmp_path:
     ]
     assert page_files
     assert set(page_files) <= shipped
+
+
+def test_compose_gives_the_read_only_container_a_writable_tmp_for_uploads() -> None:
+    """Multipart uploads over 1 MiB are spooled to /tmp: on a read-only root they need a tmpfs
+    at least as large as the largest body the service accepts."""
+    service = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["ecg"]
+    assert service["read_only"] is True
+    (tmp,) = [mount for mount in service["tmpfs"] if mount.startswith("/tmp:")]
+    size = tmp.split("size=")[1]
+    assert size.endswith("m") and int(size[:-1]) * 1024 * 1024 >= Settings().max_body_bytes

@@ -419,7 +419,7 @@ def test_page_results_are_not_cached(scored_page) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["metadata.json", "model.onnx", "thresholds.csv", "absent.png", "..%2Floss.png"]
+    "name", ["metadata.json", "model.onnx", "thresholds.csv", "absent.png", "Loss.png"]
 )
 def test_plots_endpoint_serves_only_the_models_plots(client: TestClient, name: str) -> None:
     response = client.get(f"/v1/model/plots/{name}")
@@ -445,3 +445,19 @@ def test_plots_endpoint_is_documented_and_the_page_is_not(client: TestClient) ->
     assert operation["tags"] == ["model"]
     assert "image/png" in operation["responses"]["200"]["content"]
     assert "/" not in paths
+
+
+def test_page_refuses_pasted_text_longer_than_a_beat_before_splitting_it(
+    client: TestClient,
+) -> None:
+    response = post_text(client, "0.5 " * 300_000)  # 1.2 MB: more than one line may hold
+    assert response.status_code == 413
+    assert problems_of(response.text) == [
+        "pasted text: is longer than one beat can be (1,048,576 characters)"
+    ]
+
+
+def test_page_refuses_pasted_text_over_its_size_limit(client: TestClient) -> None:
+    response = post_text(client, "0.5,\n" * 600_000)  # 3 MB, over the 2 MiB a paste may be
+    assert response.status_code == 400
+    assert "maximum" in problems_of(response.text)[0].lower()

@@ -172,3 +172,56 @@ def test_log_level_comes_from_the_environment(
     server.get_json("/health")
     log = server.stop()
     assert not [line for line in _json_lines(log) if line.get("logger") == "app.requests"]
+
+
+def test_server_error_carries_the_request_id_in_response_and_log(
+    shipped_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(Settings(model_dir=shipped_model_dir))
+
+    @app.get("/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/v1/boom", headers={"X-Request-ID": "boom-1"})
+        metrics = _metrics(client)
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "boom-1"
+    logged = [record for record in caplog.records if "unhandled error" in record.getMessage()]
+    assert [getattr(record, "request_id", None) for record in logged] == ["boom-1"]
+    errors = {"method": "GET", "route": "/v1/boom", "status": "500"}
+    assert _sample(metrics, "ecg_http_requests_total", **errors) == 1
+
+
+def test_client_that_leaves_mid_body_is_counted_as_499_not_a_server_error(
+    fresh_client: TestClient, asgi_request: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    parts = iter(
+        [
+            {"type": "http.request", "body": b'{"beats": [[0.1, ', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(parts)
+
+    app = fresh_client.app
+    messages = fresh_client.portal.call(asgi_request, app, "POST", "/v1/predict", receive)
+
+    assert messages == []  # nobody to answer
+    metrics = _metrics(fresh_client)
+    left = {"method": "POST", "route": "/v1/predict", "status": "499"}
+    assert _sample(metrics, "ecg_http_requests_total", **left) == 1
+    assert not [name for name, labels in metrics if ("status", "500") in labels]
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+def test_made_up_methods_share_one_metrics_label(fresh_client: TestClient) -> None:
+    for method in ("PROPFIND", "BREW", "XYZZY"):
+        assert fresh_client.request(method, "/health").status_code == 405
+    metrics = _metrics(fresh_client)
+    other = {"method": "OTHER", "route": "/health", "status": "405"}
+    assert _sample(metrics, "ecg_http_requests_total", **other) == 3
+    assert not any(("method", "BREW") in labels for _, labels in metrics)
