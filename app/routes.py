@@ -89,9 +89,10 @@ def score_beats(
     """Score beats, and count them (and the abnormal ones) in the metrics and the log line."""
     started = time.perf_counter()
     scores = scorer.score(beats)
+    inference_s = time.perf_counter() - started
     abnormal = int(np.count_nonzero(scores.is_anomaly(point.threshold)))
     telemetry: Telemetry = request.app.state.telemetry
-    record_scoring(request.scope, telemetry, len(beats), abnormal, time.perf_counter() - started)
+    record_scoring(request.scope, telemetry, len(beats), abnormal, inference_s)
     return scores
 
 
