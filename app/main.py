@@ -32,7 +32,7 @@ A beat whose reconstruction error (mean absolute error) exceeds the model's thre
 **abnormal**. Errors are returned as RFC 9457 problem documents.
 """
 OPERATIONS_PATHS = ("/health", "/ready", "/metrics")
-STATIC_PREFIX = "/static/"
+STATIC_URL = "/static"  # the page's files and Swagger UI's (app.docs), open to all
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(page_router)
     install_swagger_ui(app)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
 
     # the last added runs first: telemetry, the key, the body size, then the route
     app.add_middleware(BodyDeadline, timeout_s=settings.body_timeout_s)
@@ -80,11 +80,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ApiKeyRequired,
             api_key=settings.api_key.get_secret_value(),
             open_paths=open_paths,
-            open_prefixes=(STATIC_PREFIX,),
+            open_prefixes=(f"{STATIC_URL}/",),
         )
     app.add_middleware(StartupFailureAsOneLine)
     # outermost, so that it sees every request
-    app.add_middleware(RequestTelemetry, telemetry=telemetry, route_paths=route_paths_of(app))
+    app.add_middleware(
+        RequestTelemetry,
+        telemetry=telemetry,
+        route_paths=route_paths_of(app),
+        static_url=STATIC_URL,
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None and app.state.scorer is not None:
@@ -109,7 +114,7 @@ def route_paths_of(app: FastAPI) -> frozenset[str]:
 def open_paths_of(app: FastAPI) -> frozenset[str]:
     """What stays open when ECG_API_KEY is set: health, readiness, metrics and the API
     documentation, which Swagger UI needs to load before a user can authorise in it (its files
-    are under STATIC_PREFIX, open too)."""
+    are under STATIC_URL, open too)."""
     docs = (DOCS_URL, app.openapi_url)
     return frozenset(OPERATIONS_PATHS) | {path for path in docs if path}
 

@@ -29,6 +29,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -161,10 +162,13 @@ class RequestTelemetry:
     adds `X-Request-ID` to every response: the client's own id when it sent an acceptable one.
     """
 
-    def __init__(self, app: ASGIApp, telemetry: Telemetry, route_paths: Collection[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, telemetry: Telemetry, route_paths: Collection[str], static_url: str
+    ) -> None:
         self.app = app
         self.telemetry = telemetry
         self.route_paths = frozenset(route_paths)
+        self.static_url = static_url  # its files share one label
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -212,8 +216,8 @@ class RequestTelemetry:
             return path
         if scope["path"] in self.route_paths:
             return str(scope["path"])
-        if scope["path"].startswith("/static/"):
-            return "/static"
+        if scope["path"].startswith(f"{self.static_url}/"):
+            return self.static_url
         return UNMATCHED_ROUTE
 
 
@@ -245,8 +249,5 @@ def request_log_fields(
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            return text if ACCEPTED_REQUEST_ID.fullmatch(text) else None
-    return None
+    sent = Headers(scope=scope).get(REQUEST_ID_HEADER)
+    return sent if sent is not None and ACCEPTED_REQUEST_ID.fullmatch(sent) else None
