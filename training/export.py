@@ -58,7 +58,9 @@ def export_model(
         result.model.save(staging / KERAS_FILE)
         export_onnx(result.model, staging / ONNX_FILE)
         report = held_out_report(result, staging, created_at)
-        plot_loss(result.history, result.best_epoch, staging / LOSS_PNG)
+        plot_loss(
+            result.history, result.best_epoch, staging / LOSS_PNG, result.config.trim_fraction
+        )
         save_report(report, staging)
         metadata = build_metadata(result, report.metrics, staging, created_at)
         write_metadata(staging, metadata)
@@ -151,7 +153,8 @@ def training_record(result: TrainingResult) -> TrainingRecord:
             f"sklearn train_test_split(test_size={config.test_size:g}, "
             f"random_state={config.split_random_state}, unstratified) over all rows; "
             "normalisation, model and threshold fitted on the training part's normal beats, "
-            f"{config.validation_fraction:g} of them held out for early stopping"
+            f"{config.validation_fraction:g} of them held out for early stopping; the threshold "
+            "over all of them"
         ),
         seed=config.seed,
         epochs_run=result.epochs_run,
@@ -175,6 +178,8 @@ def hyperparameters(result: TrainingResult) -> dict[str, float | int | str | lis
         "patience": config.patience,
         "best_epoch": result.best_epoch,
         "validation_fraction": config.validation_fraction,
+        "trim_fraction": config.trim_fraction,
+        "trim_warmup": config.trim_warmup,
     }
 
 

@@ -74,6 +74,20 @@ def add_training_options(
         default=train.patience,
         help="epochs without a better validation loss before training stops",
     )
+    add(
+        "--trim-fraction",
+        type=fraction,
+        default=train.trim_fraction,
+        help="after the warm-up, each epoch gives weight 0 to this fraction of the fitted beats, "
+        "the ones reconstructed worst (normal beats that look abnormal); 0: off",
+    )
+    add(
+        "--trim-warmup",
+        type=positive_int,
+        default=train.trim_warmup,
+        metavar="EPOCHS",
+        help="epochs fitted on every beat before trimming starts",
+    )
     add_threshold_options(parser)
 
 
@@ -143,6 +157,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         target_false_alarm_rate=args.target_false_alarm_rate,
         validation_fraction=args.validation_fraction,
         patience=args.patience,
+        trim_fraction=args.trim_fraction,
+        trim_warmup=args.trim_warmup,
     )
 
 

@@ -35,11 +35,14 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def plot_loss(history: dict[str, list[float]], best_epoch: int, path: Path) -> Path:
+def plot_loss(
+    history: dict[str, list[float]], best_epoch: int, path: Path, trim_fraction: float = 0.0
+) -> Path:
     figure = _figure()
     axes = figure.add_subplot()
     epochs = np.arange(1, len(history["loss"]) + 1)
-    axes.plot(epochs, history["loss"], label="training loss (MAE)")
+    trimmed = f", the worst {trim_fraction:.0%} of beats weighted 0" if trim_fraction else ""
+    axes.plot(epochs, history["loss"], label=f"training loss (MAE{trimmed})")
     if "val_loss" in history:
         axes.plot(epochs, history["val_loss"], label="validation loss (held-out normal beats)")
     axes.axvline(

@@ -44,6 +44,7 @@ from training.thresholds import (
     mean_plus_k_std_threshold,
     percentile_threshold,
 )
+from training.trimming import TrimWorstBeats, WeightedBeats
 
 Log = Callable[[str], None]
 
@@ -270,22 +271,32 @@ def calibration_slice(
 def _fit(
     model: keras.Model, fit_x: np.ndarray, val_x: np.ndarray, config: TrainConfig, log: Log | None
 ) -> tuple[dict[str, list[float]], int]:
-    """Fit with early stopping on the validation slice, if there is one: (history, best epoch)."""
+    """Fit with early stopping on the validation slice, if there is one: (history, best epoch).
+
+    With trimming on, the best epoch is looked for from the first trimmed epoch on.
+    """
+    beats = WeightedBeats(fit_x, config.batch_size, config.seed)
+    trimming = config.trim_fraction > 0
     callbacks: list[keras.callbacks.Callback] = []
+    if trimming:
+        callbacks.append(
+            TrimWorstBeats(beats, config.trim_fraction, config.trim_warmup, reconstruction_errors)
+        )
     stopper = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.patience, restore_best_weights=True
+        monitor="val_loss",
+        patience=config.patience,
+        restore_best_weights=True,
+        start_from_epoch=config.trim_warmup if trimming else 0,
     )
     if len(val_x):
         callbacks.append(stopper)
     if log is not None:
         callbacks.append(EpochLog(config.epochs, log))
     fitted = model.fit(
-        fit_x,
-        fit_x,
+        beats,
         epochs=config.epochs,
-        batch_size=config.batch_size,
         validation_data=(val_x, val_x) if len(val_x) else None,
-        shuffle=True,
+        shuffle=False,  # `WeightedBeats` reorders the beats every epoch
         callbacks=callbacks,
         verbose=0,
     )

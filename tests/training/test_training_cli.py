@@ -17,7 +17,7 @@ OPTIONS = [
     "--data", "--output", "--epochs", "--batch-size", "--seed", "--threshold-k", "--hidden-units",
     "--activation", "--dropout", "--input-noise", "--learning-rate", "--validation-fraction",
     "--patience", "--quiet", "--threshold-rule", "--threshold-percentile", "--calibrate-for",
-    "--target-false-alarm-rate",
+    "--target-false-alarm-rate", "--trim-fraction", "--trim-warmup",
 ]  # fmt: skip
 
 
@@ -61,6 +61,8 @@ def test_missing_data_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
         ["--threshold-percentile", "0"],
         ["--calibrate-for", "recall"],
         ["--target-false-alarm-rate", "1.5"],
+        ["--trim-fraction", "1"],
+        ["--trim-warmup", "0"],
     ],
 )
 def test_invalid_option_values_exit_2(

@@ -39,7 +39,9 @@ def test_export_records_version_time_and_library_versions(tiny_model_dir: Path) 
     assert set(metadata.training.library_versions) == {
         "python", "tensorflow", "keras", "numpy", "scikit-learn", "onnx", "tf2onnx",
     }  # fmt: skip
-    assert metadata.training.hyperparameters["hidden_units"] == [128, 64, 32]
+    hyperparameters = metadata.training.hyperparameters
+    assert hyperparameters["hidden_units"] == [128, 64, 32]
+    assert (hyperparameters["trim_fraction"], hyperparameters["trim_warmup"]) == (0.02, 10)
 
 
 def test_export_writes_png_plots(tiny_model_dir: Path) -> None:

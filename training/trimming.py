@@ -1,0 +1,61 @@
+"""Trimmed training: the autoencoder stops fitting the normal beats it reconstructs worst.
+
+ECG5000's normal class holds a few beats that look abnormal. Fitting them teaches the model to
+reconstruct abnormal shapes too. After a warm-up, at the end of every epoch the worst-reconstructed
+`fraction` of the fitted beats gets weight 0 for the next epoch (a trimmed loss; the set is chosen
+again every epoch, so a beat can come back). The threshold is still computed over every training
+normal beat, the trimmed ones included.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+ErrorsOf = Callable[[keras.Model, np.ndarray], np.ndarray]
+
+
+class WeightedBeats(keras.utils.PyDataset):  # type: ignore[misc]
+    """The fitted beats as (input, target, weight) batches, in a new seeded order every epoch."""
+
+    def __init__(self, beats: np.ndarray, batch_size: int, seed: int) -> None:
+        super().__init__()
+        self.beats = beats
+        self.weights = np.ones(len(beats), dtype=np.float32)
+        self._batch_size = batch_size
+        self._rng = np.random.default_rng(seed)
+        self._order = self._rng.permutation(len(beats))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.beats) / self._batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = self._order[index * self._batch_size : (index + 1) * self._batch_size]
+        beats = self.beats[rows]
+        return beats, beats, self.weights[rows]
+
+    def on_epoch_end(self) -> None:
+        self._order = self._rng.permutation(len(self.beats))
+
+
+class TrimWorstBeats(keras.callbacks.Callback):  # type: ignore[misc]
+    """From epoch `warmup` on, give the worst-reconstructed `fraction` of the beats weight 0."""
+
+    def __init__(
+        self, data: WeightedBeats, fraction: float, warmup: int, errors_of: ErrorsOf
+    ) -> None:
+        super().__init__()
+        self._data = data
+        self._fraction = fraction
+        self._warmup = warmup
+        self._errors_of = errors_of
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if epoch + 1 < self._warmup:
+            return
+        errors = self._errors_of(self.model, self._data.beats)
+        cutoff = np.quantile(errors, 1 - self._fraction)
+        self._data.weights[:] = errors <= cutoff
