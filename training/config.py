@@ -32,7 +32,7 @@ class TrainConfig:
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    epochs: int = 300
+    epochs: int = 200
     batch_size: int = 64
     seed: int = 42
     threshold_rule: ThresholdRuleName = "mean-std"
@@ -41,10 +41,10 @@ class TrainConfig:
     calibrate_for: CalibrationTarget = "f1"  # for "calibrated"
     target_false_alarm_rate: float = 0.05  # for "calibrated" with calibrate_for "false-alarm-rate"
     validation_fraction: float = 0.1
-    patience: int = 20
+    patience: int = 10
     # `training.trimming`: the worst-reconstructed fraction of the fitted beats gets weight 0 in
     # every epoch after the first `trim_warmup` (0: off).
-    trim_fraction: float = 0.02
+    trim_fraction: float = 0.0
     trim_warmup: int = 10
     # TensorFlow's tutorial split; changing it makes results incomparable with the tutorial.
     test_size: float = 0.2

@@ -153,8 +153,12 @@ def training_record(result: TrainingResult) -> TrainingRecord:
             f"sklearn train_test_split(test_size={config.test_size:g}, "
             f"random_state={config.split_random_state}, unstratified) over all rows; "
             "normalisation, model and threshold fitted on the training part's normal beats, "
-            f"{config.validation_fraction:g} of them held out for early stopping; the threshold "
-            "over all of them"
+            f"{config.validation_fraction:g} of them held out for early stopping"
+            + (
+                "; the threshold over all of them, trimmed ones included"
+                if config.trim_fraction
+                else ""
+            )
         ),
         seed=config.seed,
         epochs_run=result.epochs_run,

@@ -26,7 +26,7 @@ def add_training_options(
         "--epochs",
         type=positive_int,
         default=train.epochs,
-        help="maximum training epochs (early stopping usually ends sooner)",
+        help="maximum training epochs (early stopping may end sooner)",
     )
     add("--batch-size", type=positive_int, default=train.batch_size, help="training batch size")
     if with_seed:

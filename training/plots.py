@@ -41,7 +41,7 @@ def plot_loss(
     figure = _figure()
     axes = figure.add_subplot()
     epochs = np.arange(1, len(history["loss"]) + 1)
-    trimmed = f", the worst {trim_fraction:.0%} of beats weighted 0" if trim_fraction else ""
+    trimmed = f", the worst {100 * trim_fraction:g}% of beats weighted 0" if trim_fraction else ""
     axes.plot(epochs, history["loss"], label=f"training loss (MAE{trimmed})")
     if "val_loss" in history:
         axes.plot(epochs, history["val_loss"], label="validation loss (held-out normal beats)")

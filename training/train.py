@@ -3,7 +3,8 @@
 1. `train_test_split(beats, labels, test_size=0.2, random_state=21)` over all rows, unstratified.
 2. Min-max normalisation (one global min and max) fitted on the training part's normal beats.
 3. A seeded slice of those normal beats is held out for early stopping on its loss.
-4. The autoencoder is fitted on the remaining normal training beats.
+4. The autoencoder is fitted on the remaining normal training beats (optionally with the
+   worst-reconstructed few trimmed from the loss after a warm-up: `training.trimming`).
 5. The threshold, by the configured rule (`training.thresholds`):
    - mean + k * std (the tutorial's, k = 1) or a percentile of the MAE of the training part's
      normal beats (step 2's beats: the fitted ones and the validation slice);
@@ -17,6 +18,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -275,28 +277,23 @@ def _fit(
 
     With trimming on, the best epoch is looked for from the first trimmed epoch on.
     """
-    beats = WeightedBeats(fit_x, config.batch_size, config.seed)
     trimming = config.trim_fraction > 0
     callbacks: list[keras.callbacks.Callback] = []
-    if trimming:
-        callbacks.append(
-            TrimWorstBeats(beats, config.trim_fraction, config.trim_warmup, reconstruction_errors)
-        )
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_loss",
         patience=config.patience,
         restore_best_weights=True,
-        start_from_epoch=config.trim_warmup if trimming else 0,
+        # the first trimmed epoch, or the last one if training is shorter than the warm-up
+        start_from_epoch=min(config.trim_warmup, config.epochs - 1) if trimming else 0,
     )
     if len(val_x):
         callbacks.append(stopper)
     if log is not None:
         callbacks.append(EpochLog(config.epochs, log))
     fitted = model.fit(
-        beats,
+        **_training_data(fit_x, config, callbacks),
         epochs=config.epochs,
         validation_data=(val_x, val_x) if len(val_x) else None,
-        shuffle=False,  # `WeightedBeats` reorders the beats every epoch
         callbacks=callbacks,
         verbose=0,
     )
@@ -306,6 +303,23 @@ def _fit(
     if log is not None and epochs_run < config.epochs:
         log(f"early stop after epoch {epochs_run}: kept the weights of epoch {best_epoch}")
     return history, best_epoch
+
+
+def _training_data(
+    fit_x: np.ndarray, config: TrainConfig, callbacks: list[keras.callbacks.Callback]
+) -> dict[str, Any]:
+    """`model.fit`'s data arguments: the plain arrays, or with trimming, weighted batches.
+
+    Trimming adds its callback to `callbacks`. The plain path is kept as it was so the default
+    command still reproduces the shipped model byte for byte.
+    """
+    if config.trim_fraction <= 0:
+        return {"x": fit_x, "y": fit_x, "batch_size": config.batch_size, "shuffle": True}
+    beats = WeightedBeats(fit_x, config.batch_size, config.seed)
+    callbacks.insert(
+        0, TrimWorstBeats(beats, config.trim_fraction, config.trim_warmup, reconstruction_errors)
+    )
+    return {"x": beats, "shuffle": False}  # `WeightedBeats` reorders the beats every epoch
 
 
 def derive_examples(

@@ -1,10 +1,11 @@
 """Trimmed training: the autoencoder stops fitting the normal beats it reconstructs worst.
 
-ECG5000's normal class holds a few beats that look abnormal. Fitting them teaches the model to
-reconstruct abnormal shapes too. After a warm-up, at the end of every epoch the worst-reconstructed
-`fraction` of the fitted beats gets weight 0 for the next epoch (a trimmed loss; the set is chosen
-again every epoch, so a beat can come back). The threshold is still computed over every training
-normal beat, the trimmed ones included.
+ECG5000's normal class holds a few beats that look abnormal. At the end of every epoch after the
+first `warmup`, the `fraction` of the fitted beats reconstructed worst gets weight 0 for the next
+epoch (a trimmed loss; the set is chosen again every epoch, so a beat can come back). Keras still
+divides a batch's loss by its size, so trimmed beats count as zero error. Early stopping watches
+the validation slice untrimmed, and the threshold is computed over every training normal beat,
+the trimmed ones included.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class WeightedBeats(keras.utils.PyDataset):  # type: ignore[misc]
 
 
 class TrimWorstBeats(keras.callbacks.Callback):  # type: ignore[misc]
-    """From epoch `warmup` on, give the worst-reconstructed `fraction` of the beats weight 0."""
+    """After each epoch past the first `warmup`, weight 0 for the worst `fraction` of the beats."""
 
     def __init__(
         self, data: WeightedBeats, fraction: float, warmup: int, errors_of: ErrorsOf
@@ -57,5 +58,9 @@ class TrimWorstBeats(keras.callbacks.Callback):  # type: ignore[misc]
         if epoch + 1 < self._warmup:
             return
         errors = self._errors_of(self.model, self._data.beats)
-        cutoff = np.quantile(errors, 1 - self._fraction)
-        self._data.weights[:] = errors <= cutoff
+        worst = np.argsort(errors, kind="stable")[len(errors) - self.trimmed_count(len(errors)) :]
+        self._data.weights[:] = 1.0
+        self._data.weights[worst] = 0.0
+
+    def trimmed_count(self, n_beats: int) -> int:
+        return round(self._fraction * n_beats)

@@ -41,7 +41,7 @@ def test_export_records_version_time_and_library_versions(tiny_model_dir: Path) 
     }  # fmt: skip
     hyperparameters = metadata.training.hyperparameters
     assert hyperparameters["hidden_units"] == [128, 64, 32]
-    assert (hyperparameters["trim_fraction"], hyperparameters["trim_warmup"]) == (0.02, 10)
+    assert (hyperparameters["trim_fraction"], hyperparameters["trim_warmup"]) == (0.0, 10)
 
 
 def test_export_writes_png_plots(tiny_model_dir: Path) -> None:

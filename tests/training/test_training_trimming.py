@@ -67,3 +67,18 @@ def test_trimmed_training_leaves_odd_normal_beats_unlearned() -> None:
         return float(np.median(errors[300:306]) / np.median(errors[:300]))
 
     assert odd_to_typical_error_ratio(0.05) > 3 * odd_to_typical_error_ratio(0.0)
+
+
+def test_training_shorter_than_the_warm_up_keeps_its_last_epoch(synthetic_dataset) -> None:
+    config = TrainConfig(epochs=3, batch_size=32, seed=7, trim_fraction=0.02, trim_warmup=10)
+    result = train(synthetic_dataset(), config)
+    assert result.epochs_run == 3
+    assert result.best_epoch == 3
+
+
+def test_trimmed_count_rounds_the_fraction_of_the_beats() -> None:
+    data = WeightedBeats(np.zeros((40, 3), dtype=np.float32), batch_size=8, seed=0)
+    errors = np.arange(40.0)
+    TrimWorstBeats(data, fraction=0.02, warmup=1, errors_of=lambda model, x: errors).on_epoch_end(0)
+    assert data.weights.sum() == 39  # 0.8 of a beat rounds to one: the worst
+    assert data.weights[-1] == 0
