@@ -30,6 +30,7 @@ OptionsT = TypeVar("OptionsT", bound=BaseModel)
 _parsers = threading.local()
 BEAT_ADAPTER: TypeAdapter[list[float]] = TypeAdapter(Beat)
 UTF8_BOM = b"\xef\xbb\xbf"
+MIN_RESAMPLE_LENGTH = 2
 MAX_RESAMPLE_LENGTH = 10_000  # a second at 10 kHz: longer rows are not one beat
 # The strict path parses a body simdjson refused with pydantic, which describes every bad sample;
 # a larger one gets only the first error, from orjson.
@@ -188,9 +189,12 @@ def _strict_json_beats(
 def length_problem(length: int, input_length: int, resample: bool) -> str | None:
     """What is wrong with a beat of `length` samples, if anything."""
     if resample:
-        if 2 <= length <= MAX_RESAMPLE_LENGTH:
+        if MIN_RESAMPLE_LENGTH <= length <= MAX_RESAMPLE_LENGTH:
             return None
-        return f"has {length:,} samples; 2 to {MAX_RESAMPLE_LENGTH:,} can be resampled"
+        return (
+            f"has {length:,} samples; {MIN_RESAMPLE_LENGTH} to {MAX_RESAMPLE_LENGTH:,} can be "
+            "resampled"
+        )
     if length == input_length:
         return None
     return (

@@ -37,6 +37,7 @@ from app.csv_input import (
     utf8_lines,
 )
 from app.problems import MAX_DESCRIBED_PROBLEMS
+from app.schemas import predict_response_body
 from app.scoring import OperatingPoint, Scorer, UnscorableBeatsError, load_scorer, operating_point
 
 PROGRESS_EVERY_S = 2.0
@@ -123,19 +124,16 @@ class ScoringRun:
                 self._bad_row(RowProblem(row.index, row.line, None, message))
             self._flush([row for i, row in enumerate(chunk) if i not in unscorable], labels)
             return
-        flags = scores.is_anomaly(self.point.threshold).tolist()
-        for row, error, flagged in zip(chunk, scores.errors.tolist(), flags, strict=True):
-            result = {
-                "index": row.index,
-                "reconstruction_error": error,
-                "is_anomaly": flagged,
-                "verdict": "abnormal" if flagged else "normal",
-                "label": row.label,
-                "resampled_from": row.resampled_from,
-            }
+        chunk_labels = [row.label or "" for row in chunk] if labels else None
+        resampled_from = [row.resampled_from for row in chunk]
+        document = predict_response_body(
+            self.scorer.metadata, scores, self.point, False, chunk_labels, resampled_from
+        )
+        for row, result in zip(chunk, document["results"], strict=True):
+            result["index"] = row.index  # the row's place in the whole file, not in the chunk
             self.writer.writerow(result_cells(result, self.columns))
+            self.abnormal += result["is_anomaly"]
         self.rows += len(chunk)
-        self.abnormal += sum(flags)
         self._progress()
 
     def _progress(self) -> None:
