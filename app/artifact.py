@@ -167,7 +167,7 @@ class TrainingRecord(_Frozen):
     n_rows: int
     split: str
     seed: int
-    epochs_run: int
+    epochs_run: int  # summed over the autoencoders of an ensemble
     hyperparameters: dict[str, float | int | str | list[int]]
     library_versions: dict[str, str]
 

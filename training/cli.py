@@ -94,10 +94,10 @@ def train_and_export(dataset: Dataset, args: argparse.Namespace, started: float)
     _say(format_report(exported.report))
     if isinstance(metadata.threshold_rule, Calibrated):
         _say(format_calibration(metadata.threshold_rule))
-    _say(
-        f"trained {result.epochs_run} epochs (kept epoch {result.best_epoch}) in "
-        f"{result.seconds:.1f}s; {time.perf_counter() - started:.1f}s in all"
+    fits = ", ".join(
+        f"{member.epochs_run} epochs (kept epoch {member.best_epoch})" for member in result.members
     )
+    _say(f"trained {fits} in {result.seconds:.1f}s; {time.perf_counter() - started:.1f}s in all")
     _say(f"model {metadata.model_version} written to {args.output}")
     return 0
 

@@ -59,7 +59,9 @@ def export_model(
         export_onnx(result.model, staging / ONNX_FILE)
         report = held_out_report(result, staging, created_at)
         plot_loss(
-            result.history, result.best_epoch, staging / LOSS_PNG, result.config.trim_fraction
+            [(member.history, member.best_epoch) for member in result.members],
+            staging / LOSS_PNG,
+            result.config.trim_fraction,
         )
         save_report(report, staging)
         metadata = build_metadata(result, report.metrics, staging, created_at)
@@ -180,7 +182,10 @@ def hyperparameters(result: TrainingResult) -> dict[str, float | int | str | lis
         "batch_size": config.batch_size,
         "max_epochs": config.epochs,
         "patience": config.patience,
-        "best_epoch": result.best_epoch,
+        "ensemble_size": config.model.ensemble_size,
+        "member_seeds": [member.seed for member in result.members],
+        "member_epochs_run": [member.epochs_run for member in result.members],
+        "best_epochs": [member.best_epoch for member in result.members],
         "validation_fraction": config.validation_fraction,
         "trim_fraction": config.trim_fraction,
         "trim_warmup": config.trim_warmup,

@@ -48,6 +48,23 @@ def build_autoencoder(
     return model
 
 
+def average_of(members: Sequence[keras.Model], input_length: int) -> keras.Model:
+    """One model whose reconstruction is the mean of the members' (a single member: itself).
+
+    Each member is wrapped as `member_1`, `member_2`, ... (same layers and weights) so the
+    members' names stay distinct inside the ensemble.
+    """
+    if len(members) == 1:
+        return members[0]
+    inputs = keras.Input(shape=(input_length,), name=INPUT_NAME)
+    reconstructions = [
+        keras.Model(member.input, member.output, name=f"member_{index}")(inputs)
+        for index, member in enumerate(members, start=1)
+    ]
+    outputs = keras.layers.Average(name="reconstruction")(reconstructions)
+    return keras.Model(inputs, outputs, name="ecg_autoencoder_ensemble")
+
+
 def build_from_config(input_length: int, config: ModelConfig) -> keras.Model:
     return build_autoencoder(
         input_length,

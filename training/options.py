@@ -63,6 +63,13 @@ def add_training_options(
         help="Adam learning rate",
     )
     add(
+        "--ensemble-size",
+        type=positive_int,
+        default=model.ensemble_size,
+        metavar="N",
+        help="autoencoders fitted from different seeds; the model averages their reconstructions",
+    )
+    add(
         "--validation-fraction",
         type=fraction,
         default=train.validation_fraction,
@@ -146,6 +153,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             dropout=args.dropout,
             input_noise=args.input_noise,
             learning_rate=args.learning_rate,
+            ensemble_size=args.ensemble_size,
         ),
         epochs=args.epochs,
         batch_size=args.batch_size,

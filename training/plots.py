@@ -6,9 +6,11 @@ model, so training and `ecg-evaluate` draw the same plots from whatever scored t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
@@ -20,6 +22,8 @@ HISTOGRAM_PNG = "error_histogram.png"
 ROC_PNG = "roc.png"
 PRECISION_RECALL_PNG = "precision_recall.png"
 RECONSTRUCTIONS_PNG = "reconstructions.png"
+# a fitted autoencoder's loss history ("loss", maybe "val_loss") and the epoch it kept
+LossCurve = tuple[dict[str, list[float]], int]
 NORMAL_COLOUR = "tab:blue"
 ABNORMAL_COLOUR = "tab:red"
 
@@ -35,22 +39,44 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def plot_loss(
-    history: dict[str, list[float]], best_epoch: int, path: Path, trim_fraction: float = 0.0
-) -> Path:
+def plot_loss(curves: Sequence[LossCurve], path: Path, trim_fraction: float = 0.0) -> Path:
+    """Training and validation loss per epoch, and the epoch kept, for each fitted autoencoder."""
     figure = _figure()
     axes = figure.add_subplot()
-    epochs = np.arange(1, len(history["loss"]) + 1)
     trimmed = f", the worst {100 * trim_fraction:g}% of beats weighted 0" if trim_fraction else ""
+    if len(curves) == 1:
+        _plot_one_loss(axes, *curves[0], trimmed)
+    else:
+        _plot_member_losses(axes, curves, trimmed)
+    return _save(figure, path)
+
+
+def _plot_one_loss(axes: Axes, history: dict[str, list[float]], best: int, trimmed: str) -> None:
+    epochs = np.arange(1, len(history["loss"]) + 1)
     axes.plot(epochs, history["loss"], label=f"training loss (MAE{trimmed})")
     if "val_loss" in history:
         axes.plot(epochs, history["val_loss"], label="validation loss (held-out normal beats)")
-    axes.axvline(
-        best_epoch, color="grey", linestyle=":", label=f"kept weights (epoch {best_epoch})"
-    )
+    axes.axvline(best, color="grey", linestyle=":", label=f"kept weights (epoch {best})")
     axes.set(xlabel="epoch", ylabel="loss", title="Training and validation loss")
     axes.legend()
-    return _save(figure, path)
+
+
+def _plot_member_losses(axes: Axes, curves: Sequence[LossCurve], trimmed: str) -> None:
+    """One colour per autoencoder: training loss solid, validation dashed, kept epoch dotted."""
+    for index, (history, best) in enumerate(curves, start=1):
+        colour = f"C{index - 1}"
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        label = f"autoencoder {index} (kept epoch {best})"
+        axes.plot(epochs, history["loss"], color=colour, label=label)
+        if "val_loss" in history:
+            axes.plot(epochs, history["val_loss"], color=colour, linestyle="--")
+        axes.axvline(best, color=colour, linestyle=":")
+    axes.set(
+        xlabel="epoch",
+        ylabel="loss (MAE)",
+        title="Training (solid) and validation (dashed) loss; kept epoch dotted",
+    )
+    axes.legend(title=f"training loss{trimmed}" if trimmed else None)
 
 
 def plot_error_histogram(

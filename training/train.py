@@ -4,7 +4,8 @@
 2. Min-max normalisation (one global min and max) fitted on the training part's normal beats.
 3. A seeded slice of those normal beats is held out for early stopping on its loss.
 4. The autoencoder is fitted on the remaining normal training beats (optionally with the
-   worst-reconstructed few trimmed from the loss after a warm-up: `training.trimming`).
+   worst-reconstructed few trimmed from the loss after a warm-up: `training.trimming`). With an
+   ensemble, several are fitted from different seeds and the model averages their outputs.
 5. The threshold, by the configured rule (`training.thresholds`):
    - mean + k * std (the tutorial's, k = 1) or a percentile of the MAE of the training part's
      normal beats (step 2's beats: the fitted ones and the validation slice);
@@ -17,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -37,7 +38,7 @@ from app.artifact import (
 from app.scoring import denormalise, mean_absolute_error, normalise
 from training.config import TrainConfig
 from training.data import Dataset
-from training.model import build_from_config
+from training.model import average_of, build_from_config
 from training.split import Split, hold_out_indices, split_reference
 from training.thresholds import (
     Objective,
@@ -76,6 +77,20 @@ class CalibrationSlice:
 
 
 @dataclass(frozen=True)
+class MemberFit:
+    """One fitted autoencoder: its seed, its loss history and the epoch whose weights it kept."""
+
+    seed: int
+    model: keras.Model
+    history: dict[str, list[float]]
+    best_epoch: int
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history["loss"])
+
+
+@dataclass(frozen=True)
 class TrainingResult:
     model: keras.Model
     config: TrainConfig
@@ -85,14 +100,17 @@ class TrainingResult:
     threshold: float
     threshold_rule: ThresholdRule
     training_errors: TrainingErrors
-    history: dict[str, list[float]]
-    epochs_run: int
-    best_epoch: int
+    members: tuple[MemberFit, ...]  # one per autoencoder the model averages
     train_errors: np.ndarray
     test_errors: np.ndarray
     calibration: CalibrationSlice | None  # None without a validation slice
     examples: Examples
     seconds: float
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs trained, over all members."""
+        return sum(member.epochs_run for member in self.members)
 
 
 def _check_split(split: Split) -> None:
@@ -220,8 +238,11 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
     norm = fit_normalisation(normal_train)
     normal_train_x = normalise(normal_train, norm)
     fit, validation = hold_out_indices(len(normal_train_x), config.validation_fraction, config.seed)
-    model = build_from_config(dataset.beats.shape[1], config.model)
-    history, best_epoch = _fit(model, normal_train_x[fit], normal_train_x[validation], config, log)
+    members = tuple(
+        fit_member(index, normal_train_x[fit], normal_train_x[validation], config, log)
+        for index in range(config.model.ensemble_size)
+    )
+    model = average_of([member.model for member in members], dataset.beats.shape[1])
     train_errors = reconstruction_errors(model, normal_train_x)
     calibration = calibration_slice(model, split, norm, train_errors, validation)
     threshold, rule = choose_threshold(config, train_errors, calibration)
@@ -234,9 +255,7 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
         threshold=threshold,
         threshold_rule=rule,
         training_errors=summarise_errors(train_errors),
-        history=history,
-        epochs_run=len(history["loss"]),
-        best_epoch=best_epoch,
+        members=members,
         train_errors=train_errors,
         test_errors=reconstruction_errors(model, normalise(split.test_beats, norm)),
         calibration=calibration,
@@ -268,6 +287,25 @@ def calibration_slice(
         # normal : abnormal in the slice made equal to the training part's
         normal_weight=len(train_errors) / len(validation),
     )
+
+
+def member_seed(seed: int, index: int) -> int:
+    """Member 0 uses the run's seed; the others seeds far from those of neighbouring runs."""
+    return seed + 1000 * index
+
+
+def fit_member(
+    index: int, fit_x: np.ndarray, val_x: np.ndarray, config: TrainConfig, log: Log | None
+) -> MemberFit:
+    """Build and fit one autoencoder; members after the first are seeded on their own."""
+    seed = member_seed(config.seed, index)
+    if index:
+        seed_everything(seed)
+    if log is not None and config.model.ensemble_size > 1:
+        log(f"autoencoder {index + 1} of {config.model.ensemble_size} (seed {seed})")
+    model = build_from_config(fit_x.shape[1], config.model)
+    history, best_epoch = _fit(model, fit_x, val_x, replace(config, seed=seed), log)
+    return MemberFit(seed=seed, model=model, history=history, best_epoch=best_epoch)
 
 
 def _fit(

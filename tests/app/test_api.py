@@ -75,14 +75,14 @@ def test_predict_refuses_float32_body_that_is_not_whole_beats(client: TestClient
 def test_shipped_model_beats_the_tutorial_over_http(
     client: TestClient, reference_test_split: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    """The tutorial's accuracy (0.944) at the default threshold, and issue #3's ROC AUC goal."""
+    """Issue #3's goals at the default threshold: accuracy 0.96 (tutorial: 0.944), AUC 0.995."""
     beats, is_abnormal = reference_test_split
     response = client.post("/v1/predict", json={"beats": beats.tolist()})
     assert response.status_code == 200
     results = response.json()["results"]
     flagged = np.array([r["is_anomaly"] for r in results])
     assert len(flagged) == 1000
-    assert np.mean(flagged == is_abnormal) >= 0.944
+    assert np.mean(flagged == is_abnormal) >= 0.96
     errors = np.array([r["reconstruction_error"] for r in results])
     assert roc_auc(errors[~is_abnormal], errors[is_abnormal]) >= 0.995
 

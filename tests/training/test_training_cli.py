@@ -17,7 +17,7 @@ OPTIONS = [
     "--data", "--output", "--epochs", "--batch-size", "--seed", "--threshold-k", "--hidden-units",
     "--activation", "--dropout", "--input-noise", "--learning-rate", "--validation-fraction",
     "--patience", "--quiet", "--threshold-rule", "--threshold-percentile", "--calibrate-for",
-    "--target-false-alarm-rate", "--trim-fraction", "--trim-warmup",
+    "--target-false-alarm-rate", "--trim-fraction", "--trim-warmup", "--ensemble-size",
 ]  # fmt: skip
 
 
@@ -63,6 +63,7 @@ def test_missing_data_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
         ["--target-false-alarm-rate", "1.5"],
         ["--trim-fraction", "1"],
         ["--trim-warmup", "0"],
+        ["--ensemble-size", "0"],
     ],
 )
 def test_invalid_option_values_exit_2(

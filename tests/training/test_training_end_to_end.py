@@ -69,7 +69,10 @@ def onnx_errors(run: Run, normalised: np.ndarray) -> np.ndarray:
 def test_the_service_reader_accepts_the_trained_directory(run: Run) -> None:
     assert read_metadata(run.directory).model_version == run.metadata.model_version
     assert run.metadata.training.n_rows == 5000
-    assert run.metadata.training.epochs_run <= 15
+    per_member = run.metadata.training.hyperparameters["member_epochs_run"]
+    assert isinstance(per_member, list) and len(per_member) == 3  # the default ensemble
+    assert all(epochs <= 15 for epochs in per_member)
+    assert run.metadata.training.epochs_run == sum(per_member)
     assert run.metadata.metrics.n_test == 1000
 
 

@@ -177,14 +177,14 @@ def test_multi_split_trains_each_split_and_tabulates_them(
     output = tmp_path / "multi"
     code, out, err = evaluate(
         capsys, "--multi-split", "2", "--data", data, "--output", output,
-        "--epochs", "2", "--hidden-units", "16,8", "--seed-base", "5",
+        "--epochs", "2", "--hidden-units", "16,8", "--ensemble-size", "2", "--seed-base", "5",
     )  # fmt: skip
     assert code == 0, err
     record = json.loads((output / "multi_split.json").read_text())
     splits = record["splits"]
     assert [(s["random_state"], s["seed"], s["epochs_run"]) for s in splits] == [
-        (21, 42, 2),
-        (5, 5, 2),
+        (21, 42, 2 * 2),  # two autoencoders of 2 epochs each
+        (5, 5, 2 * 2),
     ]
     for name in SUMMARISED:
         values = [s[name] for s in splits]

@@ -10,6 +10,7 @@ import pytest
 from app.artifact import KERAS_FILE, METADATA_FILE, ONNX_FILE, read_metadata
 from training import export
 from training.atomic import ExportError, atomic_directory
+from training.config import TrainConfig
 from training.export import export_model
 from training.train import TrainingResult
 
@@ -30,7 +31,9 @@ def test_export_writes_a_directory_the_service_reader_accepts(tiny_model_dir: Pa
     assert metadata.input_length == 140
 
 
-def test_export_records_version_time_and_library_versions(tiny_model_dir: Path) -> None:
+def test_export_records_version_time_and_library_versions(
+    tiny_model_dir: Path, tiny_config: TrainConfig
+) -> None:
     metadata = read_metadata(tiny_model_dir)
     onnx_sha = metadata.files[ONNX_FILE]
     assert metadata.model_version == f"ecg5000-dae-20250304-{onnx_sha[:8]}"
@@ -41,7 +44,9 @@ def test_export_records_version_time_and_library_versions(tiny_model_dir: Path) 
     }  # fmt: skip
     hyperparameters = metadata.training.hyperparameters
     assert hyperparameters["hidden_units"] == [128, 64, 32]
-    assert (hyperparameters["trim_fraction"], hyperparameters["trim_warmup"]) == (0.0, 10)
+    assert hyperparameters["trim_fraction"] == tiny_config.trim_fraction
+    assert hyperparameters["trim_warmup"] == tiny_config.trim_warmup
+    assert hyperparameters["ensemble_size"] == tiny_config.model.ensemble_size
 
 
 def test_export_writes_png_plots(tiny_model_dir: Path) -> None:
