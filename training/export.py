@@ -185,7 +185,7 @@ def hyperparameters(result: TrainingResult) -> dict[str, float | int | str | lis
         "ensemble_size": config.model.ensemble_size,
         "member_seeds": [member.seed for member in result.members],
         "member_epochs_run": [member.epochs_run for member in result.members],
-        "best_epochs": [member.best_epoch for member in result.members],
+        "member_best_epochs": [member.best_epoch for member in result.members],
         "validation_fraction": config.validation_fraction,
         "trim_fraction": config.trim_fraction,
         "trim_warmup": config.trim_warmup,

@@ -34,7 +34,8 @@ def add_training_options(
             "--seed",
             type=int,
             default=train.seed,
-            help="seed for weights, shuffling and the validation slice (the test split is fixed)",
+            help="seed for weights, shuffling and the validation slice (the test split is fixed); "
+            "autoencoder i of an ensemble is seeded with seed + 1000 * i",
         )
     add(
         "--hidden-units",

@@ -3,9 +3,10 @@
 1. `train_test_split(beats, labels, test_size=0.2, random_state=21)` over all rows, unstratified.
 2. Min-max normalisation (one global min and max) fitted on the training part's normal beats.
 3. A seeded slice of those normal beats is held out for early stopping on its loss.
-4. The autoencoder is fitted on the remaining normal training beats (optionally with the
-   worst-reconstructed few trimmed from the loss after a warm-up: `training.trimming`). With an
-   ensemble, several are fitted from different seeds and the model averages their outputs.
+4. The autoencoder is fitted on the remaining normal training beats, by default with the
+   worst-reconstructed few trimmed from the loss after a warm-up (`training.trimming`). With an
+   ensemble (the default: three), several are fitted from different seeds and the model averages
+   their outputs.
 5. The threshold, by the configured rule (`training.thresholds`):
    - mean + k * std (the tutorial's, k = 1) or a percentile of the MAE of the training part's
      normal beats (step 2's beats: the fitted ones and the validation slice);
@@ -290,7 +291,7 @@ def calibration_slice(
 
 
 def member_seed(seed: int, index: int) -> int:
-    """Member 0 uses the run's seed; the others seeds far from those of neighbouring runs."""
+    """Member 0 uses the run's seed; the others use seeds far from those of neighbouring runs."""
     return seed + 1000 * index
 
 
@@ -348,8 +349,9 @@ def _training_data(
 ) -> dict[str, Any]:
     """`model.fit`'s data arguments: the plain arrays, or with trimming, weighted batches.
 
-    Trimming adds its callback to `callbacks`. The plain path is kept as it was so the default
-    command still reproduces the shipped model byte for byte.
+    Trimming adds its callback to `callbacks`. The plain path (`--trim-fraction 0`) is kept as it
+    was, so `--ensemble-size 1 --trim-fraction 0 --patience 10` still reproduces the untrimmed
+    single autoencoder shipped before, byte for byte.
     """
     if config.trim_fraction <= 0:
         return {"x": fit_x, "y": fit_x, "batch_size": config.batch_size, "shuffle": True}

@@ -64,7 +64,7 @@ def test_csv_header_and_label_column_are_read_and_labels_echoed(
     ]
     # the verdicts agree with the labels as well as the model does (README: 0.966)
     agreement = np.mean([(r.verdict == r.label) for r in results])
-    assert agreement >= 0.944
+    assert agreement >= 0.96
 
 
 def test_numeric_label_column_is_echoed_as_given(client: TestClient, held_out) -> None:

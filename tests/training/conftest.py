@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.config import TrainConfig
+from training.config import ModelConfig, TrainConfig
 from training.data import Dataset, load_beats
 from training.train import TrainingResult, train
 
@@ -114,7 +114,8 @@ def synthetic_dataset_factory() -> Callable[..., Dataset]:
 
 @pytest.fixture(scope="session")
 def tiny_config() -> TrainConfig:
-    return TrainConfig(epochs=30, batch_size=32, patience=5, seed=7)
+    # one autoencoder keeps these quick; tests/training/test_training_ensemble.py covers several
+    return TrainConfig(ModelConfig(ensemble_size=1), epochs=30, batch_size=32, patience=5, seed=7)
 
 
 @pytest.fixture(scope="session")

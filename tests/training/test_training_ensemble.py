@@ -13,6 +13,7 @@ from app.artifact import read_metadata
 from app.scoring import load_scorer, normalise
 from training.config import ModelConfig, TrainConfig
 from training.export import export_model
+from training.model import average_of, build_from_config
 from training.train import TrainingResult, reconstruct, train
 
 from .conftest import synthetic_dataset
@@ -20,10 +21,15 @@ from .conftest import synthetic_dataset
 
 @pytest.fixture(scope="module")
 def ensemble_result(tiny_config: TrainConfig) -> TrainingResult:
-    config = replace(
-        tiny_config, epochs=8, model=ModelConfig(hidden_units=(32, 8), ensemble_size=2)
-    )
+    """Two small autoencoders, trimmed from epoch 3 on, as the shipped recipe trims them."""
+    two = ModelConfig(hidden_units=(32, 8), ensemble_size=2)
+    config = replace(tiny_config, model=two, epochs=8, trim_fraction=0.02, trim_warmup=2)
     return train(synthetic_dataset(), config)
+
+
+def test_a_single_autoencoder_is_served_as_it_is() -> None:
+    model = build_from_config(140, ModelConfig(hidden_units=(16, 4)))
+    assert average_of([model], 140) is model
 
 
 def test_ensemble_reconstructs_the_mean_of_its_members(ensemble_result: TrainingResult) -> None:
@@ -52,7 +58,7 @@ def test_exported_ensemble_is_one_onnx_model_that_scores_like_keras(
     hyperparameters = read_metadata(target).training.hyperparameters
     assert hyperparameters["ensemble_size"] == 2
     assert hyperparameters["member_seeds"] == [7, 1007]
-    assert hyperparameters["best_epochs"] == [m.best_epoch for m in ensemble_result.members]
+    assert hyperparameters["member_best_epochs"] == [m.best_epoch for m in ensemble_result.members]
     beats = ensemble_result.dataset.beats[:20]
     scores = load_scorer(target).score(beats)
     expected = reconstruct(ensemble_result.model, normalise(beats, ensemble_result.normalisation))

@@ -71,9 +71,10 @@ def test_trimmed_training_leaves_odd_normal_beats_unlearned() -> None:
 
 
 def test_training_shorter_than_the_warm_up_keeps_its_last_epoch(synthetic_dataset) -> None:
-    config = TrainConfig(epochs=3, batch_size=32, seed=7, trim_fraction=0.02, trim_warmup=10)
+    two = ModelConfig(ensemble_size=2)
+    config = TrainConfig(two, epochs=3, batch_size=32, seed=7, trim_fraction=0.02, trim_warmup=10)
     result = train(synthetic_dataset(), config)
-    assert [(member.epochs_run, member.best_epoch) for member in result.members] == [(3, 3)] * 3
+    assert [(member.epochs_run, member.best_epoch) for member in result.members] == [(3, 3)] * 2
 
 
 def test_trimmed_count_rounds_the_fraction_of_the_beats() -> None:
