@@ -51,7 +51,7 @@ class TrainConfig:
     patience: int = 20
     # `training.trimming`: the worst-reconstructed fraction of the fitted beats gets weight 0 in
     # every epoch after the first `trim_warmup` (0: off).
-    trim_fraction: float = 0.02
+    trim_fraction: float = 0.015
     trim_warmup: int = 10
     # TensorFlow's tutorial split; changing it makes results incomparable with the tutorial.
     test_size: float = 0.2
