@@ -10,10 +10,10 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from app.artifact import ArtifactError
 from app.config import Settings
-from app.log_config import logging_config
-from app.scoring import load_scorer
+from app.inference.artifact import ArtifactError
+from app.inference.scoring import load_scorer
+from app.ops.log_config import logging_config
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         log_level=log_level,
         log_config=logging_config(log_level),
-        access_log=False,  # app.telemetry logs each request, as JSON
+        access_log=False,  # app.ops.telemetry logs each request, as JSON
     )
     return 0
 

@@ -12,17 +12,17 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from app.artifact import ModelMetadata
+from app.api.docs import DOCS_URL, install_swagger_ui
+from app.api.errors import install_error_handlers
+from app.api.middleware import ApiKeyRequired, BodyDeadline, BodySizeLimit, StartupFailureAsOneLine
+from app.api.openapi import build_openapi
+from app.api.routes import raw_router, router
 from app.config import Settings
-from app.docs import DOCS_URL, install_swagger_ui
-from app.errors import install_error_handlers
-from app.middleware import ApiKeyRequired, BodyDeadline, BodySizeLimit, StartupFailureAsOneLine
-from app.openapi import build_openapi
-from app.page import STATIC_DIR, page_router
-from app.reloading import reload_on_sighup
-from app.routes import raw_router, router
-from app.scoring import load_scorer
-from app.telemetry import RequestTelemetry, Telemetry
+from app.inference.artifact import ModelMetadata
+from app.inference.reloading import reload_on_sighup
+from app.inference.scoring import load_scorer
+from app.ops.telemetry import RequestTelemetry, Telemetry
+from app.web.page import STATIC_DIR, page_router
 
 logger = logging.getLogger("app")
 
@@ -32,7 +32,7 @@ A beat whose reconstruction error (mean absolute error) exceeds the model's thre
 **abnormal**. Errors are returned as RFC 9457 problem documents.
 """
 OPERATIONS_PATHS = ("/health", "/ready", "/metrics")
-STATIC_URL = "/static"  # the page's files and Swagger UI's (app.docs), open to all
+STATIC_URL = "/static"  # the page's files and Swagger UI's (app.api.docs), open to all
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url=None,  # app.docs serves Swagger UI from local files instead of a CDN
+        docs_url=None,  # app.api.docs serves Swagger UI from local files instead of a CDN
         redoc_url=None,
     )
     telemetry = Telemetry()

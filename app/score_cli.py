@@ -3,7 +3,7 @@
     ecg-score beats.csv --output verdicts.csv [--model DIR] [--k K | --threshold T]
               [--chunk-rows N] [--resample] [--skip-bad]
 
-The rows are read as `POST /v1/predict/csv` reads them (`app.csv_input`), scored in chunks of
+The rows are read as `POST /v1/predict/csv` reads them (`app.inputs.csv_input`), scored in chunks of
 `--chunk-rows` (memory stays bounded whatever the file's size) and written as they are scored:
 one output row per input row, `index,reconstruction_error,is_anomaly,verdict[,label]`, where
 `index` is the row's position among the input's data rows. Progress goes to stderr, a summary to
@@ -25,9 +25,17 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from app.artifact import ArtifactError
+from app.api.schemas import predict_response_body
 from app.config import SHIPPED_MODEL_DIR
-from app.csv_input import (
+from app.inference.artifact import ArtifactError
+from app.inference.scoring import (
+    OperatingPoint,
+    Scorer,
+    UnscorableBeatsError,
+    load_scorer,
+    operating_point,
+)
+from app.inputs.csv_input import (
     CsvBeatReader,
     CsvFormatError,
     CsvRow,
@@ -36,9 +44,7 @@ from app.csv_input import (
     result_columns,
     utf8_lines,
 )
-from app.problems import MAX_DESCRIBED_PROBLEMS
-from app.schemas import predict_response_body
-from app.scoring import OperatingPoint, Scorer, UnscorableBeatsError, load_scorer, operating_point
+from app.inputs.problems import MAX_DESCRIBED_PROBLEMS
 
 PROGRESS_EVERY_S = 2.0
 EXIT_BAD_INPUT = 1

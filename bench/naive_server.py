@@ -17,7 +17,7 @@ import numpy as np
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from app.artifact import KERAS_FILE, read_metadata
+from app.inference.artifact import KERAS_FILE, read_metadata
 
 MODEL_DIR = Path(os.environ.get("ECG_MODEL_DIR", "models/ecg5000"))
 metadata = read_metadata(MODEL_DIR)

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.artifact import read_metadata
 from app.config import SHIPPED_MODEL_DIR
-from app.scoring import load_scorer
+from app.inference.artifact import read_metadata
+from app.inference.scoring import load_scorer
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.artifact import METADATA_FILE
+from app.inference.artifact import METADATA_FILE
 
 
 class ExportError(Exception):

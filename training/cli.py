@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.artifact import Calibrated
+from app.inference.artifact import Calibrated
 from training.atomic import ExportError, check_replaceable
 from training.data import (
     CACHE_DIR_ENV,

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from app.artifact import file_sha256
+from app.inference.artifact import BeatWindow, Provenance, file_sha256
 
 INPUT_LENGTH = 140
 N_COLUMNS = INPUT_LENGTH + 1
@@ -33,6 +33,20 @@ DATA_SET_NAME = "ecg5000"
 DEFAULT_URL = "http://storage.googleapis.com/download.tensorflow.org/data/ecg.csv"
 CACHE_DIR_ENV = "ECG_CACHE_DIR"
 CACHE_FILE = "ecg.csv"
+
+# How ECG5000's beats were made (its README and the beats themselves): each runs from one QRS to
+# the next, resampled to 140 samples and z-normalised; in the normal beats the QRS is the deepest
+# trough, at sample 3.4 on average (so 3.4 / 139 of the beat). The recording path cuts beats so.
+ECG5000_BEAT_WINDOW = BeatWindow(
+    r_peak_position=0.0245, qrs_polarity="negative", per_beat_normalisation="z-score"
+)
+ECG5000_PROVENANCE = Provenance(
+    dataset="ECG5000 (UCR time-series archive)",
+    record="BIDMC Congestive Heart Failure Database, record chf07 (about 20 hours)",
+    subject="one patient with severe congestive heart failure",
+    lead=None,
+    sampling_rate_hz=250.0,
+)
 
 
 class DataError(Exception):

@@ -17,7 +17,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from app.artifact import ConfusionMatrix, Metrics, TrainingErrors
+from app.inference.artifact import ConfusionMatrix, Metrics, TrainingErrors
 from training.thresholds import OperatingPoint, operating_point
 
 TABLE_KS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)

@@ -1,8 +1,9 @@
 """`ecg-evaluate`: score a model directory on labelled beats, or train on several random splits.
 
-Model mode scores through `app.scoring.load_scorer`, the service's own ONNX path, so the figures
-are the ones the service would produce; it prints (and with --output saves) the report `ecg-train`
-makes: metrics, confusion matrix, the table across thresholds, plots, plus `report.json`.
+Model mode scores through `app.inference.scoring.load_scorer`, the service's own ONNX path, so the
+figures are the ones the service would produce; it prints (and with --output saves) the report
+`ecg-train` makes: metrics, confusion matrix, the table across thresholds, plots, plus
+`report.json`.
 It needs no TensorFlow. Multi-split mode trains (see `training.multi_split`).
 
 Scoring, plotting and training modules are imported only once the arguments are good, so `--help`
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.artifact import ArtifactError, MeanPlusKStd, ModelMetadata
+from app.inference.artifact import ArtifactError, MeanPlusKStd, ModelMetadata
 from training.config import TrainConfig
 from training.data import DATA_SET_NAME, DataError, Dataset, load_data_arg
 from training.options import (
@@ -172,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_model(args: argparse.Namespace, dataset: Dataset) -> int:
-    from app.scoring import load_scorer, normalise
+    from app.inference.scoring import load_scorer, normalise
     from training.report import ScoredBeats, build_report, format_report, save_report
 
     scorer = load_scorer(args.model)

@@ -22,7 +22,7 @@ import sklearn
 import tensorflow as tf
 import tf2onnx
 
-from app.artifact import (
+from app.inference.artifact import (
     KERAS_FILE,
     METADATA_FILE,
     ONNX_FILE,
@@ -33,8 +33,9 @@ from app.artifact import (
     read_metadata,
     write_metadata,
 )
-from app.scoring import load_scorer, normalise
+from app.inference.scoring import load_scorer, normalise
 from training.atomic import atomic_directory
+from training.data import ECG5000_BEAT_WINDOW, ECG5000_PROVENANCE
 from training.evaluate import evaluate
 from training.plots import LOSS_PNG, plot_loss
 from training.report import Report, ScoredBeats, build_report, save_report
@@ -135,6 +136,8 @@ def build_metadata(
         training_errors=result.training_errors,
         metrics=metrics,
         training=training_record(result),
+        beat_window=ECG5000_BEAT_WINDOW,
+        provenance=ECG5000_PROVENANCE,
         examples=result.examples,
         files=files,
     )

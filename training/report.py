@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from app.artifact import Metrics, TrainingErrors
+from app.inference.artifact import Metrics, TrainingErrors
 from training import plots
 from training.evaluate import (
     CHOSEN,

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from app.artifact import (
+from app.inference.artifact import (
     Calibrated,
     CalibrationResult,
     Examples,
@@ -36,7 +36,7 @@ from app.artifact import (
     ThresholdRule,
     TrainingErrors,
 )
-from app.scoring import denormalise, mean_absolute_error, normalise
+from app.inference.scoring import denormalise, mean_absolute_error, normalise
 from training.config import TrainConfig
 from training.data import Dataset
 from training.model import average_of, build_from_config

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from app.config import Settings
-from app.scoring import load_scorer
+from app.inference.scoring import load_scorer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30
@@ -136,7 +136,7 @@ def test_installed_package_carries_the_page_templates_and_static_files(tmp_path:
     shipped = set(zipfile.ZipFile(wheel).namelist())
     page_files = [
         path.relative_to(REPO_ROOT).as_posix()
-        for folder in ("app/templates", "app/static")
+        for folder in ("app/web/templates", "app/web/static")
         for path in (REPO_ROOT / folder).iterdir()
     ]
     assert page_files

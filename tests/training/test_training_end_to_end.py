@@ -17,8 +17,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from app.artifact import KERAS_FILE, ONNX_FILE, Metrics, ModelMetadata, read_metadata
-from app.scoring import normalise
+from app.inference.artifact import KERAS_FILE, ONNX_FILE, Metrics, ModelMetadata, read_metadata
+from app.inference.scoring import normalise
 from training.cli import main
 from training.data import load_beats
 from training.evaluate_cli import main as evaluate_main

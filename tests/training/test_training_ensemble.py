@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.artifact import read_metadata
-from app.scoring import load_scorer, normalise
+from app.inference.artifact import read_metadata
+from app.inference.scoring import load_scorer, normalise
 from training.config import ModelConfig, TrainConfig
 from training.export import export_model
 from training.model import average_of, build_from_config

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.artifact import Metrics, read_metadata
+from app.inference.artifact import Metrics, read_metadata
 from training.config import TrainConfig
 from training.evaluate_cli import REPORT_JSON, main
 from training.multi_split import SUMMARISED, SplitResult, plan_splits, summarise

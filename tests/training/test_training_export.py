@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.artifact import KERAS_FILE, METADATA_FILE, ONNX_FILE, read_metadata
+from app.inference.artifact import KERAS_FILE, METADATA_FILE, ONNX_FILE, read_metadata
 from training import export
 from training.atomic import ExportError, atomic_directory
 from training.config import TrainConfig

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from app.artifact import MinMaxNormalisation
-from app.scoring import denormalise, normalise
+from app.inference.artifact import MinMaxNormalisation
+from app.inference.scoring import denormalise, normalise
 from training.config import TrainConfig
 from training.evaluate import evaluate, format_metrics
 from training.model import build_autoencoder

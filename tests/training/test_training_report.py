@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.artifact import TrainingErrors, read_metadata
+from app.inference.artifact import TrainingErrors, read_metadata
 from training.evaluate import (
     CSV_COLUMNS,
     format_threshold_table,

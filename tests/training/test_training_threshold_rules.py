@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.artifact import Calibrated, MeanPlusKStd, ModelMetadata, Percentile
-from app.scoring import normalise
+from app.inference.artifact import Calibrated, MeanPlusKStd, ModelMetadata, Percentile
+from app.inference.scoring import normalise
 from training.cli import build_parser
 from training.config import TrainConfig
 from training.evaluate import evaluate

@@ -7,7 +7,7 @@ from dataclasses import replace
 import keras
 import numpy as np
 
-from app.scoring import normalise
+from app.inference.scoring import normalise
 from training.config import ModelConfig, TrainConfig
 from training.data import Dataset
 from training.train import reconstruction_errors, train

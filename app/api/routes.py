@@ -21,20 +21,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
-from app.config import Settings
-from app.csv_input import decode_csv_beats, results_csv
-from app.decoding import (
-    BINARY_TYPE,
-    decode_beats,
-    decode_options,
-    decode_query,
-    decode_resampling_beats,
-)
-from app.errors import ModelNotReadyError
-from app.problems import BadRequest
-from app.problems import Problem as ProblemItem
-from app.reloading import reload_model
-from app.schemas import (
+from app.api.errors import ModelNotReadyError
+from app.api.schemas import (
     CsvPredictOptions,
     Health,
     ModelInfo,
@@ -45,8 +33,20 @@ from app.schemas import (
     Readiness,
     predict_response_body,
 )
-from app.scoring import OperatingPoint, Scorer, Scores, operating_point
-from app.telemetry import METRICS_CONTENT_TYPE, Telemetry, record_scoring
+from app.config import Settings
+from app.inference.reloading import reload_model
+from app.inference.scoring import OperatingPoint, Scorer, Scores, operating_point
+from app.inputs.csv_input import decode_csv_beats, results_csv
+from app.inputs.decoding import (
+    BINARY_TYPE,
+    decode_beats,
+    decode_options,
+    decode_query,
+    decode_resampling_beats,
+)
+from app.inputs.problems import BadRequest
+from app.inputs.problems import Problem as ProblemItem
+from app.ops.telemetry import METRICS_CONTENT_TYPE, Telemetry, record_scoring
 
 router = APIRouter()
 

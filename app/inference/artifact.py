@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-FORMAT_VERSION: Literal[1] = 1
+FORMAT_VERSION: Literal[2] = 2
 METADATA_FILE = "metadata.json"
 ONNX_FILE = "model.onnx"
 KERAS_FILE = "model.keras"
@@ -179,8 +179,40 @@ class Examples(_Frozen):
     abnormal: list[FiniteFloat]
 
 
+class BeatWindow(_Frozen):
+    """How one of the model's beats is cut from a continuous recording: the recording path's half
+    of the contract, so that a beat found in a recording looks like the beats the model learnt.
+
+    `r_to_r`: a beat runs from one R peak to the next, shifted earlier by `r_peak_position` of that
+    RR interval, then resampled to `input_length` samples; so the R peak sits at
+    `r_peak_position` of the beat (sample `r_peak_position * (input_length - 1)`). ECG5000's beats
+    were made this way (QRS to QRS, the QRS a few samples after the start).
+    """
+
+    method: Literal["r_to_r"] = "r_to_r"
+    r_peak_position: Annotated[float, Field(ge=0, lt=0.5)]
+    qrs_polarity: Literal["negative", "positive"] = Field(
+        description="the deflection of the QRS that the model's beats are aligned on: the deepest "
+        "trough (negative) or the highest peak (positive) of the lead it learnt"
+    )
+    per_beat_normalisation: Literal["z-score", "none"] = Field(
+        description="z-score: each cut beat is scaled to mean 0 and standard deviation 1 (ddof 1) "
+        "before the model's own normalisation, as ECG5000's beats were"
+    )
+
+
+class Provenance(_Frozen):
+    """Whose heart the model learnt: a model of one person's beats cannot judge another's."""
+
+    dataset: str
+    record: str = Field(description="the recording(s) the beats came from")
+    subject: str | None = None
+    lead: str | None = Field(default=None, description="None where the data set does not say")
+    sampling_rate_hz: Annotated[float, Field(gt=0)] | None = None
+
+
 class ModelMetadata(_Frozen):
-    format_version: Literal[1] = FORMAT_VERSION
+    format_version: Literal[2] = FORMAT_VERSION
     model_version: str
     created_at: str
     input_length: Annotated[int, Field(gt=0)]
@@ -191,6 +223,8 @@ class ModelMetadata(_Frozen):
     error_metric: Literal["mae"] = "mae"
     metrics: Metrics
     training: TrainingRecord
+    beat_window: BeatWindow
+    provenance: Provenance
     examples: Examples
     files: dict[str, str] = Field(description="file name -> sha256 of every artifact file")
 

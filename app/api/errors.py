@@ -10,13 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from app.artifact import ArtifactError
-from app.decoding import bad_request_from
-from app.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
-from app.schemas import Problem as ProblemDocument
-from app.schemas import ProblemItem
-from app.scoring import InvalidOperatingPointError, UnscorableBeatsError
-from app.telemetry import REQUEST_ID_HEADER, request_id_of
+from app.api.schemas import Problem as ProblemDocument
+from app.api.schemas import ProblemItem
+from app.inference.artifact import ArtifactError
+from app.inference.scoring import InvalidOperatingPointError, UnscorableBeatsError
+from app.inputs.decoding import bad_request_from
+from app.inputs.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
+from app.ops.telemetry import REQUEST_ID_HEADER, request_id_of
 
 PROBLEM_JSON = "application/problem+json"
 API_KEY_HEADER = "X-API-Key"
@@ -28,7 +28,7 @@ class ModelNotReadyError(Exception):
 
 
 class BodyTooLargeError(HTTPException):
-    """A body that passed ECG_MAX_BODY_BYTES while it streamed in (`app.middleware`).
+    """A body that passed ECG_MAX_BODY_BYTES while it streamed in (`app.api.middleware`).
 
     An `HTTPException`, so that FastAPI's own body reading passes it on rather than making it a 400.
     """
@@ -57,7 +57,7 @@ def problem_response(
 
 
 class BodyTooSlowError(HTTPException):
-    """A body that had not arrived whole within ECG_BODY_TIMEOUT_S (`app.middleware`)."""
+    """A body that had not arrived whole within ECG_BODY_TIMEOUT_S (`app.api.middleware`)."""
 
     def __init__(self, timeout_s: float) -> None:
         super().__init__(408, "Request body too slow")
@@ -120,8 +120,8 @@ async def _on_model_reload_failed(request: Request, exc: ArtifactError) -> JSONR
     serving = "no model is loaded"
     if scorer is not None:
         serving = f"model {scorer.metadata.model_version} keeps serving"
-    # The server's own paths stay in its log (app.reloading); the client sees them relative to
-    # the model directory, which is enough to fix it.
+    # The server's own paths stay in its log (app.inference.reloading); the client sees them
+    # relative to the model directory, which is enough to fix it.
     model_dir = str(request.app.state.settings.model_dir).rstrip("/")
     reason = str(exc).replace(model_dir + "/", "").replace(model_dir, "the model directory")
     problem = Problem("ECG_MODEL_DIR", f"{reason}; {serving}")

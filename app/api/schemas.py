@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.artifact import ModelMetadata
-from app.scoring import OperatingPoint, Scores, denormalise
+from app.inference.artifact import ModelMetadata
+from app.inference.scoring import OperatingPoint, Scores, denormalise
 
 # Strict: a JSON string or boolean is not a sample. Finite: NaN and Infinity are refused.
 Sample = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -157,6 +157,12 @@ class ModelInfo(BaseModel):
         "choosing another operating point with the k query parameter of /v1/predict."
     )
     metrics: dict[str, Any]
+    beat_window: dict[str, Any] = Field(
+        description="How a beat is cut from a recording to match the model's training beats."
+    )
+    provenance: dict[str, Any] = Field(
+        description="Whose heart the model learnt: data set, record, subject, lead, sampling rate."
+    )
 
     @classmethod
     def from_metadata(cls, metadata: ModelMetadata) -> ModelInfo:
@@ -171,6 +177,8 @@ class ModelInfo(BaseModel):
             normalisation=metadata.normalisation.model_dump(),
             training_errors=metadata.training_errors.model_dump(),
             metrics=metadata.metrics.model_dump(),
+            beat_window=metadata.beat_window.model_dump(),
+            provenance=metadata.provenance.model_dump(),
         )
 
 

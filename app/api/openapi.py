@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.artifact import ModelMetadata
-from app.errors import API_KEY_HEADER
-from app.schemas import PredictRequest
+from app.api.errors import API_KEY_HEADER
+from app.api.schemas import PredictRequest
+from app.inference.artifact import ModelMetadata
 
 EXAMPLE_DECIMALS = 4
 API_KEY_SCHEME = "APIKeyHeader"

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+import app.api.middleware
 import app.cli
-import app.middleware
 from app.config import Settings
 from app.main import create_app
 
@@ -116,7 +116,7 @@ def test_api_key_is_compared_in_constant_time(
         compared.append((a, b))
         return a == b
 
-    monkeypatch.setattr(app.middleware.hmac, "compare_digest", compare_digest)
+    monkeypatch.setattr(app.api.middleware.hmac, "compare_digest", compare_digest)
     assert keyed.get("/v1/model", headers={"X-API-Key": "guess"}).status_code == 401
     assert compared == [(sha256(b"guess").digest(), sha256(KEY.encode()).digest())]
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from app.artifact import ArtifactError
 from app.config import Settings
-from app.scoring import Scorer, load_scorer
-from app.telemetry import Telemetry
+from app.inference.artifact import ArtifactError
+from app.inference.scoring import Scorer, load_scorer
+from app.ops.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from app.artifact import read_metadata
+from app.api.schemas import PredictResponse
 from app.config import Settings
+from app.inference.artifact import read_metadata
 from app.main import create_app
-from app.schemas import PredictResponse
 from training.config import TrainConfig
 from training.data import load_beats
 from training.split import hold_out_indices, split_reference

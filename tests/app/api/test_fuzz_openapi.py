@@ -16,8 +16,8 @@ from schemathesis.checks import (
 )
 
 from app.config import SHIPPED_MODEL_DIR, Settings
+from app.inference.scoring import load_scorer
 from app.main import create_app
-from app.scoring import load_scorer
 
 app = create_app(Settings(model_dir=SHIPPED_MODEL_DIR))
 app.state.scorer = load_scorer(SHIPPED_MODEL_DIR)  # what the lifespan does, for in-process calls

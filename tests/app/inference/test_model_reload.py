@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.artifact import METADATA_FILE, ONNX_FILE, read_metadata, write_metadata
 from app.config import Settings
+from app.inference.artifact import METADATA_FILE, ONNX_FILE, read_metadata, write_metadata
 from app.main import create_app
 
 BEAT = [0.0] * 140

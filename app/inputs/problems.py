@@ -1,6 +1,6 @@
 """Client errors as the domain sees them: what is wrong, where, and the HTTP status it deserves.
 
-`app.errors` turns a `BadRequest` into an RFC 9457 problem response; nothing here knows FastAPI.
+`app.api.errors` turns a `BadRequest` into an RFC 9457 problem response; nothing here knows FastAPI.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api.schemas import PredictResponse
 from app.config import Settings
 from app.main import create_app
-from app.schemas import PredictResponse
 
 CSV_HEADERS = {"content-type": "text/csv"}
 

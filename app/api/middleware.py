@@ -2,7 +2,7 @@
 
 Pure ASGI because each costs about a microsecond per request. A `BaseHTTPMiddleware` costs far
 more, and so did the API key as a FastAPI dependency: ~50 µs on a ~220 µs 1-beat /v1/predict,
-measured in-process. Responses still come from `app.errors`.
+measured in-process. Responses still come from `app.api.errors`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.artifact import ArtifactError
-from app.errors import (
+from app.api.errors import (
     BodyTooLargeError,
     BodyTooSlowError,
     api_key_response,
     body_too_large_response,
 )
+from app.inference.artifact import ArtifactError
 
 
 class BodySizeLimit:
@@ -108,7 +108,7 @@ def _limited(receive: Receive, max_bytes: int) -> Receive:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > max_bytes:
-                raise BodyTooLargeError(max_bytes)  # app.errors answers 413
+                raise BodyTooLargeError(max_bytes)  # app.api.errors answers 413
         return message
 
     return receive_within_limit

@@ -1,7 +1,7 @@
 """The service's logging: every line one JSON object on standard error.
 
 `ecg-serve` hands `logging_config()` to uvicorn, which applies it in every worker process. The
-request lines come from `app.telemetry` (logger `app.requests`); uvicorn's own access log is
+request lines come from `app.ops.telemetry` (logger `app.requests`); uvicorn's own access log is
 off, as it would say the same thing again, unstructured.
 """
 

@@ -15,7 +15,13 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from app.artifact import ONNX_FILE, ArtifactError, MinMaxNormalisation, ModelMetadata, read_metadata
+from app.inference.artifact import (
+    ONNX_FILE,
+    ArtifactError,
+    MinMaxNormalisation,
+    ModelMetadata,
+    read_metadata,
+)
 
 FloatArray = npt.NDArray[np.floating[Any]]
 

@@ -2,7 +2,8 @@
 
 Everything it needs is served here (no CDN, no web font, no script): the services run on hospital
 and lab networks without internet. Beats are read, scored and explained by the same code as the
-API (`app.csv_input`, `app.scoring`, `app.schemas`), so the page and `/v1/predict/csv` agree.
+API (`app.inputs.csv_input`, `app.inference.scoring`, `app.api.schemas`), so the page and
+`/v1/predict/csv` agree.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.artifact import ModelMetadata
-from app.charts import beat_chart_svg
-from app.csv_input import MAX_LINE_BYTES, decode_csv_beats, results_csv
-from app.problems import BadRequest, Problem
-from app.routes import loaded_scorer, problem_doc, score_beats, settings_of
-from app.schemas import predict_response_body
-from app.scoring import Scorer, UnscorableBeatsError, operating_point
+from app.api.routes import loaded_scorer, problem_doc, score_beats, settings_of
+from app.api.schemas import predict_response_body
+from app.inference.artifact import ModelMetadata
+from app.inference.scoring import Scorer, UnscorableBeatsError, operating_point
+from app.inputs.csv_input import MAX_LINE_BYTES, decode_csv_beats, results_csv
+from app.inputs.problems import BadRequest, Problem
+from app.web.charts import beat_chart_svg
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -119,7 +120,7 @@ class BeatRow:
     error: float
     threshold_multiple: float
     verdict: str
-    chart: str  # an SVG from app.charts: numbers and escaped text only
+    chart: str  # an SVG from app.web.charts: numbers and escaped text only
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from app.decoding import MAX_RESAMPLE_LENGTH, MIN_RESAMPLE_LENGTH, UTF8_BOM, resample_beat
-from app.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
+from app.inputs.decoding import MAX_RESAMPLE_LENGTH, MIN_RESAMPLE_LENGTH, UTF8_BOM, resample_beat
+from app.inputs.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
 
 LABEL_NAME = "label"
 MAX_LINE_BYTES = 1 << 20  # a beat of 140 samples takes about 3 KB

@@ -1,4 +1,4 @@
-"""Beat charts drawn on the server (app.charts): the model's real reconstructions of real beats."""
+"""Beat charts drawn on the server (app.web.charts): the model's real reconstructions."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.charts import beat_chart_svg, nice_ticks
-from app.schemas import predict_response_body
-from app.scoring import load_scorer, operating_point
+from app.api.schemas import predict_response_body
+from app.inference.scoring import load_scorer, operating_point
+from app.web.charts import beat_chart_svg, nice_ticks
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.artifact import ONNX_FILE, read_metadata, write_metadata
+from app.inference.artifact import ONNX_FILE, read_metadata, write_metadata
 
 UVICORN = [sys.executable, "-m", "uvicorn", "app.main:app"]
 

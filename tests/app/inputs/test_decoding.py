@@ -6,8 +6,8 @@ import numpy as np
 import orjson
 import pytest
 
-from app.decoding import decode_beats, decode_binary_beats, decode_json_beats
-from app.problems import BadRequest
+from app.inputs.decoding import decode_beats, decode_binary_beats, decode_json_beats
+from app.inputs.problems import BadRequest
 
 LENGTH = 4
 LIMIT = 100
@@ -119,7 +119,7 @@ def test_other_content_types_are_415() -> None:
 
 
 def test_fast_and_strict_json_paths_read_the_same_numbers() -> None:
-    from app.decoding import _fast_json_beats, _strict_json_beats
+    from app.inputs.decoding import _fast_json_beats, _strict_json_beats
 
     rng = np.random.default_rng(0)
     scales = 10.0 ** rng.integers(-8, 8, (20, 1))
@@ -132,7 +132,7 @@ def test_fast_and_strict_json_paths_read_the_same_numbers() -> None:
 
 
 def test_a_refused_body_held_by_its_caller_does_not_slow_the_next_one() -> None:
-    from app.decoding import _fast_json_beats
+    from app.inputs.decoding import _fast_json_beats
 
     with pytest.raises(BadRequest) as held:  # its traceback pins the parser's last document
         decode_json_beats(_json([[0] * 3]), LENGTH, LIMIT)
@@ -141,7 +141,7 @@ def test_a_refused_body_held_by_its_caller_does_not_slow_the_next_one() -> None:
 
 
 def test_resampling_interpolates_json_beats_of_other_lengths() -> None:
-    from app.decoding import decode_resampling_beats
+    from app.inputs.decoding import decode_resampling_beats
 
     body = _json([[0.0, 3.0], [1, 2, 3, 4], [0, 1, 2, 3, 4, 5, 6]])
     beats, lengths = decode_resampling_beats(body, "application/json", LENGTH, LIMIT)
@@ -151,7 +151,7 @@ def test_resampling_interpolates_json_beats_of_other_lengths() -> None:
 
 @pytest.mark.parametrize("beat", [[1.0], [0.0] * 10_001])
 def test_resampling_refuses_beats_it_cannot_stretch(beat: list[float]) -> None:
-    from app.decoding import decode_resampling_beats
+    from app.inputs.decoding import decode_resampling_beats
 
     with pytest.raises(BadRequest) as caught:
         decode_resampling_beats(_json([beat]), "application/json", LENGTH, LIMIT)

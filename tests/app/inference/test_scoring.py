@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.artifact import METADATA_FILE, ONNX_FILE, ArtifactError, MinMaxNormalisation
-from app.scoring import (
+from app.inference.artifact import METADATA_FILE, ONNX_FILE, ArtifactError, MinMaxNormalisation
+from app.inference.scoring import (
     InvalidOperatingPointError,
     load_scorer,
     mean_absolute_error,

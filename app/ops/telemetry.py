@@ -33,7 +33,7 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.artifact import ModelMetadata
+from app.inference.artifact import ModelMetadata
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 REQUEST_ID_HEADER = "x-request-id"

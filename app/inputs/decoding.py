@@ -20,8 +20,8 @@ import simdjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
 
-from app.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
-from app.schemas import Beat, PredictOptions, PredictRequest
+from app.api.schemas import Beat, PredictOptions, PredictRequest
+from app.inputs.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
 
 FLOAT32_BYTES = 4
 FLOAT32_MAX = float(np.finfo(np.float32).max)

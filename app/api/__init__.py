@@ -1,0 +1,1 @@
+"""The HTTP surface: routes, request/response schemas, error mapping, middleware, OpenAPI."""

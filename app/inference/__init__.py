@@ -1,0 +1,1 @@
+"""The model: its directory format (the contract with `training/`), loading, scoring, reloading."""

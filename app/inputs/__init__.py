@@ -1,0 +1,1 @@
+"""Decoding what clients send (JSON, float32 rows, CSV) into beats; problems name where."""

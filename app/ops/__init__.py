@@ -1,0 +1,1 @@
+"""Operations: metrics, request telemetry and log configuration."""

@@ -1,0 +1,1 @@
+"""The page at `/`: server-rendered HTML with SVG charts, no script."""
