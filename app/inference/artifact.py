@@ -199,6 +199,12 @@ class BeatWindow(_Frozen):
         description="z-score: each cut beat is scaled to mean 0 and standard deviation 1 (ddof 1) "
         "before the model's own normalisation, as ECG5000's beats were"
     )
+    alignment_search: Annotated[float, Field(ge=0, le=20)] = Field(
+        default=0.0,
+        description="how far (in the model's samples) each beat boundary is searched either side "
+        "of where the R peak puts it, for the alignment the model reconstructs best; the "
+        "training beats' own fiducial wandered this much",
+    )
 
 
 class Provenance(_Frozen):
