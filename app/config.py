@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         description="Seconds a request body may take to arrive whole once it has started; a "
         "slower one gets 408 and its connection is closed.",
     )
+    max_recording_s: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="Longest recording POST /v1/recordings takes, in seconds (4 hours: a "
+        "30-minute two-lead record is well within it; a 4-hour two-lead 360 Hz record needs "
+        "about 100 MiB of memory). ecg-score takes longer ones offline.",
+    )
     inference_threads: int = Field(
         default=1, ge=1, description="ONNX Runtime intra-op threads per worker process."
     )

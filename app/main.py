@@ -16,6 +16,7 @@ from app.api.docs import DOCS_URL, install_swagger_ui
 from app.api.errors import install_error_handlers
 from app.api.middleware import ApiKeyRequired, BodyDeadline, BodySizeLimit, StartupFailureAsOneLine
 from app.api.openapi import build_openapi
+from app.api.recordings import recordings_router
 from app.api.routes import raw_router, router
 from app.config import Settings
 from app.inference.artifact import ModelMetadata
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.reload_lock = asyncio.Lock()
     install_error_handlers(app)
     app.include_router(raw_router)
+    app.include_router(recordings_router)
     app.include_router(router)
     app.include_router(page_router)
     install_swagger_ui(app)
@@ -106,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def route_paths_of(app: FastAPI) -> frozenset[str]:
     """The path (template) of every route, read from the routers included above."""
-    routers = (raw_router, router, page_router)
+    routers = (raw_router, recordings_router, router, page_router)
     paths = {route.path for each in routers for route in each.routes if isinstance(route, APIRoute)}
     return frozenset(paths) | open_paths_of(app)
 

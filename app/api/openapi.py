@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.api.errors import API_KEY_HEADER
 from app.api.schemas import PredictRequest
 from app.inference.artifact import ModelMetadata
+from app.inputs.recording_files import RecordingBody
 
 EXAMPLE_DECIMALS = 4
+EXAMPLE_STRIP_BEATS = 10
 API_KEY_SCHEME = "APIKeyHeader"
 
 
@@ -31,15 +34,29 @@ def build_openapi(
         predict_body["content"]["application/json"]["examples"] = _predict_examples(metadata)
         beat = schema["components"]["schemas"]["PredictRequest"]["properties"]["beats"]["items"]
         beat["minItems"] = beat["maxItems"] = metadata.input_length  # the loaded model's
+        recording_json = schema["paths"]["/v1/recordings"]["post"]["requestBody"]["content"]
+        recording_json["application/json"]["example"] = _recording_example(metadata)
     return schema
 
 
 def _add_request_schema(schema: dict[str, Any]) -> None:
-    """`/v1/predict` reads its body itself, so FastAPI does not list `PredictRequest`."""
+    """`/v1/predict` and `/v1/recordings` read their bodies themselves, so FastAPI does not list
+    their schemas."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    request_schema = PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-    components.update(request_schema.pop("$defs", {}))
-    components["PredictRequest"] = request_schema
+    for body in (PredictRequest, RecordingBody):
+        request_schema = body.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(request_schema.pop("$defs", {}))
+        components[body.__name__] = request_schema
+
+
+def _recording_example(metadata: ModelMetadata) -> dict[str, Any]:
+    """A 250 Hz strip of the model's own normal example beat, ten times over: a recording that
+    the model finds ten beats in (the service ships no patient's recording)."""
+    beat = np.asarray(metadata.examples.normal)
+    samples_per_beat = 205  # 0.82 s at 250 Hz, 73 beats a minute
+    positions = np.arange(samples_per_beat) * len(beat) / samples_per_beat
+    strip = np.tile(np.interp(positions, np.arange(len(beat)), beat), EXAMPLE_STRIP_BEATS)
+    return {"sampling_rate": 250, "leads": {"ECG": np.round(strip, 3).tolist()}}
 
 
 def _add_api_key_security(schema: dict[str, Any], open_paths: Collection[str]) -> None:

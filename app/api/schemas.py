@@ -213,3 +213,52 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[ProblemItem] = Field(default_factory=list)
+
+
+class RecordingOptions(OperatingPointOptions):
+    """The query parameters of /v1/recordings."""
+
+    lead: str | None = Field(
+        default=None,
+        description="The lead to score, by name (e.g. MLII) or index; by default the first lead "
+        "named like an ECG lead, else the first.",
+    )
+    sampling_rate: float | None = Field(
+        default=None,
+        description="Samples per second of a CSV upload (100 to 2000); WFDB, EDF and JSON "
+        "recordings carry their own.",
+    )
+
+
+class RecordingBeat(BaseModel):
+    index: int = Field(description="Position of the beat in the recording, from 0.")
+    time_s: float = Field(description="Its R peak, in seconds from the start.")
+    rr_s: float | None = Field(description="The RR interval before it (none for the first).")
+    heart_rate_bpm: float | None = Field(description="60 / rr_s.")
+    reconstruction_error: float | None = Field(description="MAE; none for an unscored beat.")
+    verdict: Literal["normal", "abnormal", "unscored"]
+    reasons: list[str] = Field(description="Why a beat is abnormal or unscored.")
+
+
+class BadStretchInfo(BaseModel):
+    start_s: float
+    end_s: float
+    issue: Literal["flat line", "saturation", "heavy noise"]
+
+
+class RecordingResponse(BaseModel):
+    beats: list[RecordingBeat]
+    summary: dict[str, Any] = Field(
+        description="duration_s, sampling_rate, lead, leads, n_beats, n_abnormal, n_unscored, "
+        "mean_heart_rate_bpm, model_version, model_provenance (whose heart the model learnt), "
+        "threshold, threshold_rule, and fit (how far these beats lie from the model's)."
+    )
+    warnings: list[str] = Field(description="What a reader should know; empty when nothing.")
+    bad_stretches: list[BadStretchInfo] = Field(
+        description="Stretches whose beats cannot be trusted; their beats are unscored."
+    )
+    annotations: dict[str, Any] | None = Field(
+        default=None,
+        description="With a WFDB annotation file: beat detection sensitivity and positive "
+        "predictivity within 150 ms, and verdicts by annotated AAMI class.",
+    )

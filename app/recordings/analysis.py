@@ -116,10 +116,10 @@ def beat_rows(
 ) -> list[BeatRow]:
     rows = []
     for i, peak in enumerate(peaks):
-        rr_s = (peak - peaks[i - 1]) / rate if i > 0 else None
+        rr_s = float(peak - peaks[i - 1]) / rate if i > 0 else None
         heart_rate = 60.0 / rr_s if rr_s else None
         error, verdict, reasons = _verdict(i, len(peaks), rate, cut, scores, stretches, point)
-        rows.append(BeatRow(i, peak / rate, rr_s, heart_rate, error, verdict, reasons))
+        rows.append(BeatRow(i, float(peak) / rate, rr_s, heart_rate, error, verdict, reasons))
     return rows
 
 
