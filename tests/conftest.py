@@ -37,3 +37,13 @@ def reference_test_split(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     beats, labels = table[:, :-1], table[:, -1].astype(int)
     _, test_beats, _, test_labels = train_test_split(beats, labels, test_size=0.2, random_state=21)
     return test_beats, test_labels == 0
+
+
+@pytest.fixture(scope="session")
+def mitdb_dir() -> Path:
+    """MIT-BIH record 100 (100.hea, 100.dat, 100.atr): `ECG_MITDB_DIR` (relative to the
+    repository root), by default `../shared/data/mitdb`. Read in place, never copied."""
+    path = REPO_ROOT / Path(os.environ.get("ECG_MITDB_DIR", "../shared/data/mitdb")).expanduser()
+    if not (path / "100.hea").is_file():
+        pytest.fail(f"MIT-BIH record 100 not found in {path}; set ECG_MITDB_DIR to its directory")
+    return path.resolve()

@@ -242,7 +242,11 @@ def read_csv(upload: UploadedFile, sampling_rate: float | None) -> Recording:
     has_header = any(not _is_number(cell) for cell in first_line.split(","))
     try:
         table = pd.read_csv(
-            io.StringIO(text), header=0 if has_header else None, dtype=str, engine="c"
+            io.StringIO(text),
+            header=0 if has_header else None,
+            dtype=str,
+            na_filter=False,  # "nan" and empty cells stay text, to be named below
+            engine="c",
         )
     except pd.errors.ParserError as exc:
         raise _invalid(f"form.files[{name}]", f"ragged or malformed CSV: {exc}") from None
@@ -271,14 +275,15 @@ def _is_number(cell: str) -> bool:
 
 def _numeric(table: pd.DataFrame, name: str, first_line: int) -> npt.NDArray[np.float64]:
     numbers = table.apply(pd.to_numeric, errors="coerce")
-    bad = numbers.isna() & table.notna() | table.isna()
-    if bad.to_numpy().any():
-        row, column = np.argwhere(bad.to_numpy())[0]
-        cell = table.iat[row, column]
-        shown = "an empty cell" if pd.isna(cell) else repr(str(cell)[:40])
+    bad = ~np.isfinite(numbers.to_numpy(dtype=np.float64))
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        cell = str(table.iat[row, column]).strip()
+        shown = repr(cell[:40]) if cell else "an empty cell"
         raise _invalid(
             f"form.files[{name}]",
-            f"line {row + first_line}, column {column + 1}: {shown} is not a number",
+            f"line {row + first_line}, column {column + 1}: {shown} is not a finite number "
+            f"({int(bad.sum()):,} cells are not)",
         )
     values: npt.NDArray[np.float64] = numbers.to_numpy(dtype=np.float64)
     return values

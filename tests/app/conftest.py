@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import wfdb
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -26,6 +28,7 @@ from app.main import create_app
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 START_TIMEOUT_S = 30
+BEAT_SYMBOLS = set("NLRejAaJSVEF/fQ")  # the annotation symbols that are beats
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +232,32 @@ def offline_browser(chromium: Any) -> Iterator[OfflineBrowser]:
     page.set_default_timeout(15_000)
     yield OfflineBrowser(page, blocked)
     context.close()
+
+
+
+@dataclass(frozen=True)
+class Record100:
+    directory: Path
+    signals: np.ndarray  # (n, 2), mV
+    lead_names: list[str]
+    sampling_rate: float
+    beat_samples: np.ndarray  # annotated beats only
+    beat_symbols: list[str]
+
+    def uploads(self, *names: str) -> list[tuple[str, tuple[str, bytes]]]:
+        return [("files", (name, (self.directory / name).read_bytes())) for name in names]
+
+
+@pytest.fixture(scope="session")
+def record_100(mitdb_dir: Path) -> Record100:
+    record = wfdb.rdrecord(str(mitdb_dir / "100"))
+    annotation = wfdb.rdann(str(mitdb_dir / "100"), "atr")
+    keep = [i for i, symbol in enumerate(annotation.symbol) if symbol in BEAT_SYMBOLS]
+    return Record100(
+        mitdb_dir,
+        np.asarray(record.p_signal, dtype=np.float64),
+        list(record.sig_name),
+        float(record.fs),
+        np.asarray(annotation.sample)[keep],
+        [annotation.symbol[i] for i in keep],
+    )
