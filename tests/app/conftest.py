@@ -234,7 +234,6 @@ def offline_browser(chromium: Any) -> Iterator[OfflineBrowser]:
     context.close()
 
 
-
 @dataclass(frozen=True)
 class Record100:
     directory: Path
