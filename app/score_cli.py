@@ -1,4 +1,5 @@
 """`ecg-score`: score a CSV file of beats offline, with the model and rules the service uses.
+(Continuous recordings: `app.score_recording`.)
 
     ecg-score beats.csv --output verdicts.csv [--model DIR] [--k K | --threshold T]
               [--chunk-rows N] [--resample] [--skip-bad]
@@ -45,6 +46,7 @@ from app.inputs.csv_input import (
     utf8_lines,
 )
 from app.inputs.problems import MAX_DESCRIBED_PROBLEMS
+from app.score_recording import is_recording, score_recording, with_recording_options
 
 PROGRESS_EVERY_S = 2.0
 EXIT_BAD_INPUT = 1
@@ -64,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ArtifactError as exc:
         return _fail(f"cannot load the model: {exc}", EXIT_USAGE)
     point = operating_point(scorer.metadata, k=args.k, threshold=args.threshold)
+    if is_recording(args):
+        return score_recording(args, scorer, point)
     partial = args.output.with_name(args.output.name + ".partial")
     try:
         with args.input.open("rb") as source, partial.open("w", newline="") as sink:
@@ -191,9 +195,15 @@ def _positive_int(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecg-score",
-        description="Score a CSV of beats (one per row, optionally a label column) offline.",
+        description="Score a CSV of beats (one per row, optionally a label column), or a "
+        "continuous recording (WFDB, EDF, or CSV of samples), offline.",
     )
-    parser.add_argument("input", type=Path, help="CSV of beats, as POST /v1/predict/csv takes")
+    parser.add_argument(
+        "input",
+        type=Path,
+        help="CSV of beats, as POST /v1/predict/csv takes; or a recording: a WFDB header (.hea), "
+        "an EDF file (.edf), or a CSV of samples with --recording",
+    )
     parser.add_argument("--output", "-o", type=Path, required=True, help="CSV of verdicts")
     parser.add_argument(
         "--model",
@@ -217,4 +227,4 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--skip-bad", action="store_true", help="skip bad rows and list them at the end"
     )
-    return parser
+    return with_recording_options(parser)

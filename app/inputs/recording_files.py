@@ -25,7 +25,7 @@ import wfdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.inputs.problems import BadRequest, Problem
-from app.recordings.signal import Recording, ReferenceBeats, check_sampling_rate
+from app.recordings.signal import ECG_LEAD, Recording, ReferenceBeats, check_sampling_rate
 
 # Bytes per sample of the WFDB signal formats this service reads (the uncompressed ones).
 WFDB_FORMAT_BYTES: dict[str, float] = {
@@ -201,7 +201,7 @@ def read_edf(upload: UploadedFile) -> Recording:
         try:
             labels = [label.strip() for label in reader.getSignalLabels()]
             rates = [float(reader.getSampleFrequency(i)) for i in range(len(labels))]
-            chosen = _edf_signals_at_one_rate(labels, rates)
+            chosen = edf_signals_at_one_rate(labels, rates)
             if not chosen:
                 raise _invalid(f"form.files[{name}]", "holds no signal")
             columns = [reader.readSignal(i) for i in chosen]
@@ -220,10 +220,8 @@ def read_edf(upload: UploadedFile) -> Recording:
     )
 
 
-def _edf_signals_at_one_rate(labels: list[str], rates: list[float]) -> list[int]:
+def edf_signals_at_one_rate(labels: list[str], rates: list[float]) -> list[int]:
     """The signals sampled at the rate of the first ECG-like signal (or of the first signal)."""
-    from app.recordings.signal import ECG_LEAD
-
     if not labels:
         return []
     first = next((i for i, label in enumerate(labels) if ECG_LEAD.match(label)), 0)

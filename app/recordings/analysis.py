@@ -80,7 +80,8 @@ def analyse_recording(
     if recording.reference is not None:
         verdicts = [row.verdict for row in rows]
         comparison = compare_with_reference(recording.reference, peaks.samples, rate, verdicts)
-    fit = model_fit(scorer.metadata, rows)
+    scored = [row.reconstruction_error for row in rows if row.reconstruction_error is not None]
+    fit = model_fit(scorer.metadata, np.asarray(scored, dtype=np.float64))
     summary = {
         "duration_s": recording.duration_s,
         "sampling_rate": rate,
@@ -152,9 +153,8 @@ def mean_heart_rate(peaks: npt.NDArray[np.int64], rate: float) -> float | None:
     return float(60.0 * rate / np.mean(np.diff(peaks)))
 
 
-def model_fit(metadata: ModelMetadata, rows: list[BeatRow]) -> dict[str, Any]:
-    """How far this recording's beats lie from the beats the model learnt."""
-    errors = np.array([row.reconstruction_error for row in rows if row.verdict != "unscored"])
+def model_fit(metadata: ModelMetadata, errors: npt.NDArray[np.float64]) -> dict[str, Any]:
+    """How far this recording's beats (the errors of those scored) lie from the model's."""
     limit = metadata.training_errors.percentiles.get(FIT_PERCENTILE)
     if len(errors) == 0 or limit is None:
         return {"scored_beats": len(errors), "fits": None}
