@@ -331,8 +331,13 @@ def format_table(results: list[ServerResult], scenarios: dict[str, Scenario]) ->
             "lower",
         )
     )
+    return comparison_table(service.name, rows)
+
+
+def comparison_table(service_name: str, rows: list[tuple[str, float, float | None, str]]) -> str:
+    """A Markdown table of (measure, service, naive, "higher"/"lower" is better) with ratios."""
     lines = [
-        f"| measure | {service.name} | naive | service vs naive |",
+        f"| measure | {service_name} | naive | service vs naive |",
         "| --- | ---: | ---: | ---: |",
     ]
     for label, mine, theirs, better in rows:
@@ -371,7 +376,9 @@ def _ratio(mine: float, theirs: float | None, better: str) -> str:
     if theirs is None or not better or mine == 0 or theirs == 0:
         return ""
     factor = mine / theirs if better == "higher" else theirs / mine
-    return f"{factor:,.1f}x {'better' if factor >= 1 else 'worse'}"
+    if factor < 1:  # "6.0x worse" reads better than "0.2x worse"
+        return f"{1 / factor:,.1f}x worse"
+    return f"{factor:,.1f}x better"
 
 
 if __name__ == "__main__":
