@@ -24,6 +24,7 @@ from app.inference.reloading import reload_on_sighup
 from app.inference.scoring import load_scorer
 from app.ops.telemetry import RequestTelemetry, Telemetry
 from app.web.page import STATIC_DIR, page_router
+from app.web.recording_page import recording_page_router
 
 logger = logging.getLogger("app")
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recordings_router)
     app.include_router(router)
     app.include_router(page_router)
+    app.include_router(recording_page_router)
     install_swagger_ui(app)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -108,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def route_paths_of(app: FastAPI) -> frozenset[str]:
     """The path (template) of every route, read from the routers included above."""
-    routers = (raw_router, recordings_router, router, page_router)
+    routers = (raw_router, recordings_router, router, page_router, recording_page_router)
     paths = {route.path for each in routers for route in each.routes if isinstance(route, APIRoute)}
     return frozenset(paths) | open_paths_of(app)
 

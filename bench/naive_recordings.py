@@ -1,7 +1,7 @@
 """The naive reference of the recordings benchmark: what a user would otherwise write.
 
-A WFDB record scored by hand in one process with the libraries: `wfdb.rdrecord`, NeuroKit2's
-`ecg_clean` and `ecg_peaks` on the first lead, each beat cut from one R peak to the next and
+A WFDB record scored by hand in one process with the libraries: `wfdb.rdrecord`, SleepECG's
+`detect_heartbeats` on the first lead, each beat cut from one R peak to the next and
 resampled to the model's input length with `np.interp`, z-scored, and the Keras model called with
 `model.predict` (no alignment search, no signal quality, no annotation comparison).
 `bench.recordings` runs it as its own process, so that its memory is read as the service's is:
@@ -23,9 +23,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
-import neurokit2 as nk
 import numpy as np
 import wfdb
+from sleepecg.heartbeats import detect_heartbeats
 
 from app.config import SHIPPED_MODEL_DIR
 from app.inference.artifact import KERAS_FILE, ModelMetadata, read_metadata
@@ -35,9 +35,7 @@ def score_record(record: Path, model: keras.Model, metadata: ModelMetadata) -> n
     """Reconstruction error of each beat between consecutive R peaks of the record's first lead."""
     header = wfdb.rdrecord(str(record))
     signal, rate = header.p_signal[:, 0], int(header.fs)
-    cleaned = nk.ecg_clean(signal, sampling_rate=rate)
-    _, info = nk.ecg_peaks(cleaned, sampling_rate=rate)
-    peaks = info["ECG_R_Peaks"]
+    peaks = detect_heartbeats(signal, rate)
     length = metadata.input_length
     beats = []
     for start, end in itertools.pairwise(peaks):

@@ -30,9 +30,9 @@ from app.inference.scoring import Scorer, operating_point
 from app.inputs.decoding import decode_query
 from app.inputs.problems import BadRequest, Problem
 from app.inputs.recording_files import UploadedFile, read_json_recording, read_uploaded_recording
-from app.recordings.analysis import analyse_recording
+from app.recordings.analysis import analyse_upload
 from app.recordings.report import beats_csv, recording_document
-from app.recordings.signal import Recording, check_recording, choose_lead
+from app.recordings.signal import Recording
 
 recordings_router = APIRouter(route_class=RawRequestRoute)
 FILES_FIELD = "files"
@@ -106,10 +106,9 @@ async def recordings(request: Request) -> Response:
 def analyse(
     recording: Recording, options: RecordingOptions, scorer: Scorer, max_duration_s: float
 ) -> dict[str, Any]:
-    check_recording(recording, max_duration_s)
     point = operating_point(scorer.metadata, k=options.k, threshold=options.threshold)
-    lead = choose_lead(recording, options.lead)
-    return recording_document(analyse_recording(recording, lead, scorer, point))
+    analysis = analyse_upload(recording, options.lead, scorer, point, max_duration_s)
+    return recording_document(analysis)
 
 
 async def uploaded_recording(request: Request, sampling_rate: float | None) -> Recording:

@@ -19,7 +19,13 @@ from app.recordings.annotations import compare_with_reference
 from app.recordings.detection import RPeaks, find_r_peaks
 from app.recordings.quality import BadStretch, bad_stretches, issue_at, typical_amplitude
 from app.recordings.segmentation import CutBeats, cut_beats
-from app.recordings.signal import MIN_BEATS, Recording, invalid_recording
+from app.recordings.signal import (
+    MIN_BEATS,
+    Recording,
+    check_recording,
+    choose_lead,
+    invalid_recording,
+)
 
 Verdict = Literal["normal", "abnormal", "unscored"]
 # The model does not describe a person when most of their beats lie beyond this percentile of the
@@ -51,6 +57,18 @@ class RecordingAnalysis:
     peaks: RPeaks
     cut: CutBeats
     scores: Scores
+
+
+def analyse_upload(
+    recording: Recording,
+    lead: str | None,
+    scorer: Scorer,
+    point: OperatingPoint,
+    max_duration_s: float,
+) -> RecordingAnalysis:
+    """An uploaded recording checked (duration, finite samples), its lead chosen, analysed."""
+    check_recording(recording, max_duration_s)
+    return analyse_recording(recording, choose_lead(recording, lead), scorer, point)
 
 
 def analyse_recording(

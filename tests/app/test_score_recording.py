@@ -1,4 +1,4 @@
-"""`ecg-score` on continuous recordings: chunk by chunk, the beats the service finds in one piece."""
+"""`ecg-score` on recordings: chunk by chunk, the beats the service finds in one piece."""
 
 from __future__ import annotations
 
