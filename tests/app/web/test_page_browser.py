@@ -48,8 +48,16 @@ def save_screenshot(page: Any, tmp_path: Path, name: str, publish: bool = False)
     """A full-page screenshot in `tmp_path`; with `publish`, also in `ECG_SCREENSHOT_DIR` (the
     README's `docs/`) when that is set."""
     image: bytes = page.screenshot(full_page=True)
+    if publish:
+        publish_screenshot(image, tmp_path, name)
+    else:
+        (tmp_path / name).write_bytes(image)
+
+
+def publish_screenshot(image: bytes, tmp_path: Path, name: str) -> None:
+    """`image` in `tmp_path`, and in `ECG_SCREENSHOT_DIR` (the README's `docs/`) when it is set."""
     (tmp_path / name).write_bytes(image)
-    if publish and (directory := os.environ.get("ECG_SCREENSHOT_DIR")):
+    if directory := os.environ.get("ECG_SCREENSHOT_DIR"):
         Path(directory).mkdir(parents=True, exist_ok=True)
         (Path(directory) / name).write_bytes(image)
 

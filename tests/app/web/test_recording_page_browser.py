@@ -1,6 +1,6 @@
 """The recordings page in a real browser: record 100 uploaded through the form of a real server,
-in headless Chromium with no internet. The screenshot goes to `tmp_path`, and to
-`ECG_SCREENSHOT_DIR` when it is set (the README's `docs/recording_page.png`)."""
+in headless Chromium with no internet. Screenshots go to `tmp_path`, and the one of the results
+card to `ECG_SCREENSHOT_DIR` when it is set (the README's `docs/recording_page.png`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.app.conftest import OfflineBrowser, Record100
-from tests.app.web.test_page_browser import save_screenshot
+from tests.app.web.test_page_browser import publish_screenshot, save_screenshot
 
 
 def served_analysis(base_url: str, record: Record100) -> dict[str, Any]:
@@ -74,4 +74,5 @@ def test_recording_page_shows_record_100_whole_and_beat_by_beat(
     rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text())))
     assert [row["verdict"] for row in rows] == [beat["verdict"] for beat in api["beats"]]
     assert offline_browser.blocked == []
-    save_screenshot(page, tmp_path, "recording_page.png", publish=True)
+    save_screenshot(page, tmp_path, "recording_page_full.png")
+    publish_screenshot(page.locator("#results").screenshot(), tmp_path, "recording_page.png")
