@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -121,3 +123,36 @@ def test_load_refuses_threshold_that_is_not_finite(model_copy: Path) -> None:
     (model_copy / METADATA_FILE).write_text(json.dumps(metadata))
     with pytest.raises(ArtifactError, match="invalid at threshold"):
         load_scorer(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda m: m.pop("beat_window"), "beat_window"),
+        (lambda m: m["beat_window"].update(r_peak_position=0.7), "beat_window.r_peak_position"),
+        (lambda m: m["beat_window"].update(qrs_polarity="up"), "beat_window.qrs_polarity"),
+        (lambda m: m.pop("provenance"), "provenance"),
+    ],
+    ids=["no-beat-window", "r-peak-past-half", "unknown-polarity", "no-provenance"],
+)
+def test_load_refuses_a_model_that_does_not_say_how_its_beats_were_cut(
+    model_copy: Path, change: Any, where: str
+) -> None:
+    metadata = json.loads((model_copy / METADATA_FILE).read_text())
+    change(metadata)
+    (model_copy / METADATA_FILE).write_text(json.dumps(metadata))
+    with pytest.raises(ArtifactError, match=f"invalid at {re.escape(where)}"):
+        load_scorer(model_copy)
+
+
+def test_shipped_model_describes_how_ecg5000_beats_were_cut(shipped_model_dir: Path) -> None:
+    metadata = load_scorer(shipped_model_dir).metadata
+    window, provenance = metadata.beat_window, metadata.provenance
+    assert (window.method, window.qrs_polarity, window.per_beat_normalisation) == (
+        "r_to_r",
+        "negative",
+        "z-score",
+    )
+    # ECG5000's QRS trough sits 3 to 4 samples into its 140
+    assert 3 <= window.r_peak_position * (metadata.input_length - 1) <= 4
+    assert provenance.dataset.startswith("ECG5000") and provenance.sampling_rate_hz == 250
