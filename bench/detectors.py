@@ -31,11 +31,11 @@ BEAT_SYMBOLS = set("NLRejAaJSVEF/fQ")
 
 
 def sleepecg_peaks(signal: np.ndarray, rate: int) -> np.ndarray:
-    return np.asarray(detect_heartbeats(signal, rate))
+    return np.asarray(detect_heartbeats(signal, rate), dtype=np.int64)
 
 
 def xqrs_peaks(signal: np.ndarray, rate: int) -> np.ndarray:
-    return np.asarray(processing.xqrs_detect(signal, rate, verbose=False))
+    return np.asarray(processing.xqrs_detect(signal, rate, verbose=False), dtype=np.int64)
 
 
 def neurokit_peaks(signal: np.ndarray, rate: int) -> np.ndarray:
@@ -44,7 +44,7 @@ def neurokit_peaks(signal: np.ndarray, rate: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, info = nk.ecg_peaks(nk.ecg_clean(signal, sampling_rate=rate), sampling_rate=rate)
-    return np.asarray(info["ECG_R_Peaks"])
+    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
 
 
 def detectors() -> dict[str, Detector]:
