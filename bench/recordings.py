@@ -8,6 +8,9 @@ the server's resident memory is sampled. Then runs the naive reference (`bench/n
 wfdb, NeuroKit2 and the Keras model by hand, in one process of its own) once to warm up and N times,
 its memory sampled the same way over its whole life, and prints one table with both and the ratios.
 Goal: the record read, segmented and scored over HTTP in under 2 s, the server under 300 MB.
+With `--holter-hours 24`, it also writes a 24-hour two-lead record by repeating record 100 (in a
+temporary directory) and runs `ecg-score` on it: its peak memory (goal under 500 MB), wall time
+and beats per second.
 
 The machine is shared and noisy: read the ratios, which compare runs made a minute apart.
 """
@@ -16,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
+import numpy as np
+import wfdb
 
 from app.config import SHIPPED_MODEL_DIR
 from bench.run import REPO_ROOT, build_servers, comparison_table, free_port, started, tree_rss_mb
@@ -36,6 +43,7 @@ RECORD_EXTENSIONS = (".hea", ".dat", ".atr")
 SAMPLE_EVERY_S = 0.01
 GOAL_SECONDS = 2.0
 GOAL_MB = 300.0
+GOAL_HOLTER_MB = 500.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"goal: record {args.record} over HTTP under {GOAL_SECONDS:g} s: median {median:.2f} s, "
           f"{verdict(median < GOAL_SECONDS)}")  # fmt: skip
     print(f"goal: server under {GOAL_MB:g} MB: peak {peak:.0f} MB, {verdict(peak < GOAL_MB)}")
+    if args.holter_hours:
+        print(f"bench: ecg-score on a {args.holter_hours:g}-hour record ...", file=sys.stderr)
+        holter = time_holter(record, args.holter_hours)
+        seconds, peak_mb = holter.seconds[0], holter.peak_rss_mb
+        print(f"ecg-score, {args.holter_hours:g} h two-lead 360 Hz record (record {args.record} "
+              f"repeated): {seconds:.1f} s, {holter.beats:,} beats, "
+              f"{holter.beats / seconds:,.0f} beats/s, peak {peak_mb:.0f} MB; "
+              f"goal under {GOAL_HOLTER_MB:g} MB: {verdict(peak_mb < GOAL_HOLTER_MB)}")  # fmt: skip
     return 0
 
 
@@ -72,6 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--record", default="100", help="WFDB record name in --data-dir")
     parser.add_argument("--requests", type=int, default=5, help="timed requests after a warm-up")
     parser.add_argument("--model-dir", type=Path, default=SHIPPED_MODEL_DIR)
+    parser.add_argument(
+        "--holter-hours", type=float, default=0, help="also ecg-score a record this long (24)"
+    )
     return parser.parse_args(argv)
 
 
@@ -113,6 +132,31 @@ def time_naive(record: Path, runs: int, model_dir: Path) -> Timing:
         raise RuntimeError(f"naive reference exited with {process.returncode}")
     result = json.loads(output.strip().splitlines()[-1])
     return Timing(result["seconds"], peak[0], result["beats"])
+
+
+def time_holter(record: Path, hours: float) -> Timing:
+    """`ecg-score` on `record` repeated to `hours`, written as WFDB format 212 like the original."""
+    source = wfdb.rdrecord(str(record), physical=False)
+    repeats = math.ceil(hours * 3600 / (source.sig_len / source.fs))
+    with tempfile.TemporaryDirectory(prefix="ecg-holter-") as folder:
+        wfdb.wrsamp(
+            "holter", fs=source.fs, units=source.units, sig_name=source.sig_name,
+            d_signal=np.tile(source.d_signal, (repeats, 1)), fmt=source.fmt,
+            adc_gain=source.adc_gain, baseline=source.baseline, write_dir=folder,
+        )  # fmt: skip
+        command = [str(Path(sys.executable).parent / "ecg-score"), f"{folder}/holter.hea"]
+        command += ["--output", f"{folder}/beats.csv"]
+        begin = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        with peak_rss_sampled(process.pid) as peak:
+            output, _ = process.communicate()
+        seconds = time.perf_counter() - begin
+        if process.returncode != 0:
+            raise RuntimeError(f"ecg-score exited with {process.returncode}")
+        with open(f"{folder}/beats.csv") as beats:
+            count = sum(1 for _ in beats) - 1
+    del output
+    return Timing([seconds], peak[0], count)
 
 
 def timed(action: Callable[[], int], repeats: int) -> tuple[list[float], int]:

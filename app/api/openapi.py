@@ -10,9 +10,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.api.errors import API_KEY_HEADER
-from app.api.schemas import PredictRequest
+from app.api.schemas import PredictRequest, RecordingBody
 from app.inference.artifact import ModelMetadata
-from app.inputs.recording_files import RecordingBody
 
 EXAMPLE_DECIMALS = 4
 EXAMPLE_STRIP_BEATS = 10

@@ -3,6 +3,9 @@
 The route only moves bytes: the upload is read by `app.inputs.recording_files`, analysed by
 `app.recordings.analysis` and reported by `app.recordings.report`, in a worker thread, so that
 /health and /ready keep answering while a long recording is scored.
+
+The readers and the analysis (wfdb, pandas, pyedflib, SciPy, SleepECG: about 100 MB) are imported
+on the first recording, not at start-up: a service that only scores beats never loads them.
 """
 
 from __future__ import annotations
@@ -29,8 +32,7 @@ from app.api.schemas import RecordingOptions, RecordingResponse
 from app.inference.scoring import Scorer, operating_point
 from app.inputs.decoding import decode_query
 from app.inputs.problems import BadRequest, Problem
-from app.inputs.recording_files import UploadedFile, read_json_recording, read_uploaded_recording
-from app.recordings.analysis import analyse_upload
+from app.inputs.uploads import UploadedFile
 from app.recordings.report import beats_csv, recording_document
 from app.recordings.signal import Recording
 
@@ -106,12 +108,16 @@ async def recordings(request: Request) -> Response:
 def analyse(
     recording: Recording, options: RecordingOptions, scorer: Scorer, max_duration_s: float
 ) -> dict[str, Any]:
+    from app.recordings.analysis import analyse_upload  # on first use: see the module's doc
+
     point = operating_point(scorer.metadata, k=options.k, threshold=options.threshold)
     analysis = analyse_upload(recording, options.lead, scorer, point, max_duration_s)
     return recording_document(analysis)
 
 
 async def uploaded_recording(request: Request, sampling_rate: float | None) -> Recording:
+    from app.inputs.recording_files import read_json_recording, read_uploaded_recording
+
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "application/json":
         return await asyncio.to_thread(read_json_recording, await request.body())

@@ -262,3 +262,14 @@ class RecordingResponse(BaseModel):
         description="With a WFDB annotation file: beat detection sensitivity and positive "
         "predictivity within 150 ms, and verdicts by annotated AAMI class.",
     )
+
+
+class RecordingBody(BaseModel):
+    """Samples as JSON: `{"sampling_rate": 360, "leads": {"MLII": [...], "V5": [...]}}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sampling_rate: float = Field(description="Samples per second, 100 to 2000.")
+    leads: dict[str, list[float]] = Field(
+        min_length=1, description="Lead name -> its samples (physical units, e.g. mV)."
+    )

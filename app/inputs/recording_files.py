@@ -12,7 +12,6 @@ import io
 import math
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -22,9 +21,11 @@ import orjson
 import pandas as pd
 import pyedflib
 import wfdb
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from app.api.schemas import RecordingBody
 from app.inputs.problems import BadRequest, Problem
+from app.inputs.uploads import UploadedFile
 from app.recordings.signal import ECG_LEAD, Recording, ReferenceBeats, check_sampling_rate
 
 # Bytes per sample of the WFDB signal formats this service reads (the uncompressed ones).
@@ -34,12 +35,6 @@ WFDB_FORMAT_BYTES: dict[str, float] = {
 }  # fmt: skip
 EDF_SUFFIXES = {".edf", ".bdf"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    name: str
-    content: bytes
 
 
 def _invalid(location: str, message: str, status: int = 422) -> BadRequest:
@@ -288,17 +283,6 @@ def _numeric(table: pd.DataFrame, name: str, first_line: int) -> npt.NDArray[np.
 
 
 # --- JSON -------------------------------------------------------------------------------------
-
-
-class RecordingBody(BaseModel):
-    """Samples as JSON: `{"sampling_rate": 360, "leads": {"MLII": [...], "V5": [...]}}`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sampling_rate: float = Field(description="Samples per second, 100 to 2000.")
-    leads: dict[str, list[float]] = Field(
-        min_length=1, description="Lead name -> its samples (physical units, e.g. mV)."
-    )
 
 
 def read_json_recording(body: bytes) -> Recording:

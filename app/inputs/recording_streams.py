@@ -19,10 +19,10 @@ from app.inputs.problems import BadRequest
 from app.inputs.recording_files import (
     CSV_SUFFIXES,
     EDF_SUFFIXES,
-    UploadedFile,
     edf_signals_at_one_rate,
     read_csv,
 )
+from app.inputs.uploads import UploadedFile
 from app.recordings.signal import check_sampling_rate
 
 Block = npt.NDArray[np.float64]  # (n_samples, n_leads)

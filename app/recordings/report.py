@@ -8,9 +8,10 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.recordings.analysis import RecordingAnalysis
+if TYPE_CHECKING:
+    from app.recordings.analysis import RecordingAnalysis
 
 BEAT_COLUMNS = [
     "index",

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from app.recordings.analysis import BeatRow
 from app.recordings.quality import BadStretch
 from app.web.charts import FONT, VERDICT_COLOURS, nice_ticks, number, points
+
+if TYPE_CHECKING:
+    from app.recordings.analysis import BeatRow
 
 OVERVIEW_WIDTH, OVERVIEW_HEIGHT = 1180, 220
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 28, 36

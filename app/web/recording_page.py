@@ -2,7 +2,8 @@
 
 Read and analysed by the same code as `POST /v1/recordings` (`app.inputs.recording_files`,
 `app.recordings.analysis`, `app.recordings.report`), so the page and the API agree; drawn on the
-server as SVG (`app.web.recording_charts`, `app.web.charts`), with no script.
+server as SVG (`app.web.recording_charts`, `app.web.charts`), with no script. Like the API's
+route, it imports the readers and the analysis on the first recording (`app.api.recordings`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -19,12 +20,14 @@ from starlette.datastructures import UploadFile
 from app.api.routes import loaded_scorer, settings_of
 from app.inference.scoring import Scorer, operating_point
 from app.inputs.problems import BadRequest, Problem
-from app.inputs.recording_files import UploadedFile, read_uploaded_recording
-from app.recordings.analysis import RecordingAnalysis, analyse_upload
+from app.inputs.uploads import UploadedFile
 from app.recordings.report import beats_csv, recording_document
 from app.web.charts import beat_chart_svg
 from app.web.page import PAGE_HEADERS, RESULTS_HEADERS, Failure, failure_of, templates
 from app.web.recording_charts import overview_svg, strip_svgs
+
+if TYPE_CHECKING:
+    from app.recordings.analysis import RecordingAnalysis
 
 recording_page_router = APIRouter()
 FILES_FIELD, LEAD_FIELD, RATE_FIELD = "files", "lead", "sampling_rate"
@@ -104,6 +107,9 @@ async def read_form(request: Request) -> RecordingForm:
 
 
 def analyse_form(request: Request, scorer: Scorer, form: RecordingForm) -> RecordingResults:
+    from app.inputs.recording_files import read_uploaded_recording
+    from app.recordings.analysis import analyse_upload
+
     recording = read_uploaded_recording(form.files, form.sampling_rate)
     point = operating_point(scorer.metadata)
     max_duration = settings_of(request).max_recording_s
