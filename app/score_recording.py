@@ -25,7 +25,7 @@ from tqdm import tqdm
 from app.inference.scoring import OperatingPoint, Scorer
 from app.inputs.problems import BadRequest
 from app.inputs.recording_streams import RecordingFileError, RecordingStream, open_recording
-from app.recordings.analysis import fit_warnings, model_fit
+from app.recordings.analysis import fit_warnings, model_fit, timing_rule
 from app.recordings.chunked import ChunkedSummary, analyse_in_chunks
 from app.recordings.report import BEAT_COLUMNS, beat_cells
 from app.recordings.signal import Recording, choose_lead
@@ -56,7 +56,10 @@ def score_recording(args: Any, scorer: Scorer, point: OperatingPoint) -> int:
     started = time.perf_counter()
     try:
         with partial.open("w", newline="") as sink:
-            _write_beats(sink, stream, template, lead, scorer, point, summary, args.chunk_s)
+            _write_beats(
+                sink, stream, template, lead, scorer, point, summary, args.chunk_s,
+                args.premature_below,
+            )  # fmt: skip
     except (RecordingFileError, OSError, ValueError) as exc:
         partial.unlink(missing_ok=True)
         print(f"ecg-score: {args.input}: {exc}", file=sys.stderr)
@@ -75,6 +78,7 @@ def _write_beats(
     point: OperatingPoint,
     summary: ChunkedSummary,
     chunk_s: float,
+    premature_below: float | None,
 ) -> None:
     writer = csv.writer(sink, lineterminator="\n")
     writer.writerow(BEAT_COLUMNS)
@@ -82,7 +86,9 @@ def _write_beats(
     total_s = None if stream.n_samples is None else stream.n_samples / stream.sampling_rate
     with tqdm(total=total_s, unit="s", desc="ecg-score", file=sys.stderr, leave=False) as bar:
         seen = 0
-        for row in analyse_in_chunks(stream.blocks(chunk), template, lead, scorer, point, summary):
+        timing = timing_rule(scorer.metadata, premature_below)
+        blocks = stream.blocks(chunk)
+        for row in analyse_in_chunks(blocks, template, lead, scorer, point, summary, timing):
             writer.writerow(beat_cells(asdict(row)))
             if summary.samples > seen:
                 bar.update((summary.samples - seen) / stream.sampling_rate)
@@ -119,5 +125,11 @@ def with_recording_options(parser: argparse.ArgumentParser) -> argparse.Argument
     group.add_argument("--lead", help="lead to score, by name or index (default: the first ECG)")
     group.add_argument(
         "--chunk-s", type=float, default=600.0, help="seconds analysed at once (600)"
+    )
+    group.add_argument(
+        "--premature-below",
+        type=float,
+        help="timing rule: a beat whose RR interval is below this fraction of the local rhythm is "
+        "abnormal (default: the model's own rule, if any)",
     )
     return parser

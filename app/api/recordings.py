@@ -20,8 +20,8 @@ from starlette.datastructures import UploadFile
 from app.api.routes import (
     CSV_TYPE,
     MULTIPART_TYPE,
-    PROBLEMS,
     RawRequestRoute,
+    json_or_csv_responses,
     json_response,
     loaded_scorer,
     query_parameters,
@@ -67,14 +67,10 @@ RECORDINGS_OPENAPI: dict[str, Any] = {
         },
     },
 }
-RECORDING_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "A verdict per beat found; with `Accept: text/csv`, one CSV row per beat "
-        "(index, time_s, rr_s, heart_rate_bpm, reconstruction_error, verdict, reasons).",
-        "content": {CSV_TYPE: {"schema": {"type": "string"}}},
-    },
-    **PROBLEMS,
-}
+RECORDING_RESPONSES = json_or_csv_responses(
+    "A verdict per beat found; with `Accept: text/csv`, one CSV row per beat (index, time_s, "
+    "rr_s, heart_rate_bpm, reconstruction_error, verdict, reasons)."
+)
 
 
 @recordings_router.post(
@@ -108,10 +104,12 @@ async def recordings(request: Request) -> Response:
 def analyse(
     recording: Recording, options: RecordingOptions, scorer: Scorer, max_duration_s: float
 ) -> dict[str, Any]:
-    from app.recordings.analysis import analyse_upload  # on first use: see the module's doc
+    # on first use: see the module's doc
+    from app.recordings.analysis import analyse_upload, timing_rule
 
     point = operating_point(scorer.metadata, k=options.k, threshold=options.threshold)
-    analysis = analyse_upload(recording, options.lead, scorer, point, max_duration_s)
+    timing = timing_rule(scorer.metadata, options.premature_below)
+    analysis = analyse_upload(recording, options.lead, scorer, point, max_duration_s, timing)
     return recording_document(analysis)
 
 

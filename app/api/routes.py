@@ -189,14 +189,18 @@ PREDICT_CSV_OPENAPI: dict[str, Any] = {
         },
     },
 }
-CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The verdicts: JSON, or CSV with `Accept: text/csv` (columns index, "
-        "reconstruction_error, is_anomaly, verdict, then label and resampled_from when present).",
-        "content": {CSV_TYPE: {"schema": {"type": "string"}}},
-    },
-    **PROBLEMS,
-}
+
+
+def json_or_csv_responses(description: str) -> dict[int | str, dict[str, Any]]:
+    """The responses of a route that answers JSON, or CSV with `Accept: text/csv`."""
+    csv_body = {CSV_TYPE: {"schema": {"type": "string"}}}
+    return {200: {"description": description, "content": csv_body}, **PROBLEMS}
+
+
+CSV_RESPONSES = json_or_csv_responses(
+    "The verdicts: JSON, or CSV with `Accept: text/csv` (columns index, reconstruction_error, "
+    "is_anomaly, verdict, then label and resampled_from when present)."
+)
 
 
 @raw_router.post(

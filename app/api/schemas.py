@@ -228,6 +228,15 @@ class RecordingOptions(OperatingPointOptions):
         description="Samples per second of a CSV upload (100 to 2000); WFDB, EDF and JSON "
         "recordings carry their own.",
     )
+    premature_below: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="The timing rule's boundary: a beat whose RR interval is below this fraction "
+        "of the local rhythm (the median of the RR intervals before it) is abnormal. By default "
+        "the model's own timing rule, if it has one (a baseline fitted on a recording); the "
+        "shipped ECG5000 model has none, so beats are judged by shape alone.",
+    )
 
 
 class RecordingBeat(BaseModel):
@@ -236,6 +245,11 @@ class RecordingBeat(BaseModel):
     rr_s: float | None = Field(description="The RR interval before it (none for the first).")
     heart_rate_bpm: float | None = Field(description="60 / rr_s.")
     reconstruction_error: float | None = Field(description="MAE; none for an unscored beat.")
+    anomaly_score: float | None = Field(
+        description="How abnormal the beat is under the shape and timing rules together: the "
+        "larger of error / threshold and the timing score, so 1.0 at the decision boundary and "
+        "above it abnormal; orders beats for a ROC curve or another operating point."
+    )
     verdict: Literal["normal", "abnormal", "unscored"]
     reasons: list[str] = Field(description="Why a beat is abnormal or unscored.")
 

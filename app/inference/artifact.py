@@ -207,6 +207,18 @@ class BeatWindow(_Frozen):
     )
 
 
+class RhythmRule(_Frozen):
+    """Timing: a beat is premature when its RR interval is below `premature_below` of the local
+    rhythm (the median RR interval of the `local_beats` beats before it); calibrated on the
+    baseline stretch a model was fitted on (`app.recordings.rhythm`)."""
+
+    local_beats: Annotated[int, Field(ge=1, le=64)] = 8
+    premature_below: Annotated[float, Field(gt=0, lt=1)]
+    baseline_median: FiniteFloat | None = None
+    baseline_sigma: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    baseline_beats: Annotated[int, Field(ge=0)] | None = None
+
+
 class Provenance(_Frozen):
     """Whose heart the model learnt: a model of one person's beats cannot judge another's."""
 
@@ -231,6 +243,11 @@ class ModelMetadata(_Frozen):
     training: TrainingRecord
     beat_window: BeatWindow
     provenance: Provenance
+    rhythm: RhythmRule | None = Field(
+        default=None,
+        description="the timing rule fitted with the model; None: beats are judged by shape "
+        "alone unless a request sets premature_below (ECG5000's beats carry no timing)",
+    )
     examples: Examples
     files: dict[str, str] = Field(description="file name -> sha256 of every artifact file")
 

@@ -24,6 +24,7 @@ import wfdb
 from pydantic import ValidationError
 
 from app.api.schemas import RecordingBody
+from app.inputs.csv_input import is_number
 from app.inputs.problems import BadRequest, Problem
 from app.inputs.uploads import UploadedFile
 from app.recordings.signal import ECG_LEAD, Recording, ReferenceBeats, check_sampling_rate
@@ -232,7 +233,7 @@ def read_csv(upload: UploadedFile, sampling_rate: float | None) -> Recording:
     rate = check_sampling_rate(sampling_rate, "query.sampling_rate")
     text = upload.content.decode("utf-8-sig", errors="replace")
     first_line = text.lstrip().split("\n", 1)[0]
-    has_header = any(not _is_number(cell) for cell in first_line.split(","))
+    has_header = any(not is_number(cell) for cell in first_line.split(","))
     try:
         table = pd.read_csv(
             io.StringIO(text),
@@ -256,14 +257,6 @@ def read_csv(upload: UploadedFile, sampling_rate: float | None) -> Recording:
         source_format="csv",
         name=PurePath(name).stem,
     )
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _numeric(table: pd.DataFrame, name: str, first_line: int) -> npt.NDArray[np.float64]:

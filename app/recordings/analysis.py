@@ -13,11 +13,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from app.inference.artifact import ModelMetadata
+from app.inference.artifact import ModelMetadata, RhythmRule
 from app.inference.scoring import OperatingPoint, Scorer, Scores
 from app.recordings.annotations import compare_with_reference
 from app.recordings.detection import RPeaks, find_r_peaks
 from app.recordings.quality import BadStretch, bad_stretches, issue_at, typical_amplitude
+from app.recordings.rhythm import prematurity, timing_score
 from app.recordings.segmentation import CutBeats, cut_beats
 from app.recordings.signal import (
     MIN_BEATS,
@@ -41,8 +42,18 @@ class BeatRow:
     rr_s: float | None
     heart_rate_bpm: float | None
     reconstruction_error: float | None
+    anomaly_score: float | None  # both rules at once: 1.0 at the decision boundary
     verdict: Verdict
     reasons: list[str]
+
+
+def timing_rule(metadata: ModelMetadata, premature_below: float | None) -> RhythmRule | None:
+    """The timing rule to judge by: the request's boundary (with the model's local rhythm, or 8
+    beats), else the model's own rule, else none (shape alone)."""
+    if premature_below is None:
+        return metadata.rhythm
+    local_beats = metadata.rhythm.local_beats if metadata.rhythm else 8
+    return RhythmRule(local_beats=local_beats, premature_below=premature_below)
 
 
 @dataclass(frozen=True)
@@ -65,15 +76,21 @@ def analyse_upload(
     scorer: Scorer,
     point: OperatingPoint,
     max_duration_s: float,
+    timing: RhythmRule | None = None,
 ) -> RecordingAnalysis:
     """An uploaded recording checked (duration, finite samples), its lead chosen, analysed."""
     check_recording(recording, max_duration_s)
-    return analyse_recording(recording, choose_lead(recording, lead), scorer, point)
+    return analyse_recording(recording, choose_lead(recording, lead), scorer, point, timing)
 
 
 def analyse_recording(
-    recording: Recording, lead: int, scorer: Scorer, point: OperatingPoint
+    recording: Recording,
+    lead: int,
+    scorer: Scorer,
+    point: OperatingPoint,
+    timing: RhythmRule | None = None,
 ) -> RecordingAnalysis:
+    """`point` judges shape; `timing`, when given, judges prematurity too (see `timing_rule`)."""
     signal = recording.signals[:, lead]
     rate = recording.sampling_rate
     lead_name = recording.lead_names[lead]
@@ -93,7 +110,7 @@ def analyse_recording(
     cut = cut_beats(signal, peaks.samples, window, scorer.input_length, errors_of)
     scores = scorer.score(cut.beats)
     stretches = bad_stretches(signal, rate)
-    rows = beat_rows(peaks.samples, rate, cut, scores, stretches, point)
+    rows = beat_rows(peaks.samples, rate, cut, scores, stretches, point, timing)
     comparison = None
     if recording.reference is not None:
         verdicts = [row.verdict for row in rows]
@@ -116,6 +133,7 @@ def analyse_recording(
         "model_provenance": scorer.metadata.provenance.model_dump(),
         "threshold": point.threshold,
         "threshold_rule": point.rule,
+        "timing_rule": None if timing is None else describe_timing(timing),
         "fit": fit,
     }
     warnings = fit_warnings(scorer.metadata, fit, peaks.polarity)
@@ -132,37 +150,61 @@ def beat_rows(
     scores: Scores,
     stretches: list[BadStretch],
     point: OperatingPoint,
+    timing: RhythmRule | None = None,
 ) -> list[BeatRow]:
+    ratios = prematurity(peaks, timing.local_beats) if timing else np.full(len(peaks), np.nan)
     rows = []
     for i, peak in enumerate(peaks):
         rr_s = float(peak - peaks[i - 1]) / rate if i > 0 else None
         heart_rate = 60.0 / rr_s if rr_s else None
-        error, verdict, reasons = _verdict(i, len(peaks), rate, cut, scores, stretches, point)
-        rows.append(BeatRow(i, float(peak) / rate, rr_s, heart_rate, error, verdict, reasons))
+        unscored = _unscored_because(i, len(peaks), rate, cut, stretches)
+        if unscored is not None:
+            rows.append(BeatRow(i, float(peak) / rate, rr_s, heart_rate, None, None, "unscored",
+                                [unscored]))  # fmt: skip
+            continue
+        error = float(scores.errors[i])
+        score, reasons = _judged(error, float(ratios[i]), point, timing)
+        verdict: Verdict = "abnormal" if reasons else "normal"
+        rows.append(
+            BeatRow(i, float(peak) / rate, rr_s, heart_rate, error, score, verdict, reasons)
+        )
     return rows
 
 
-def _verdict(
-    i: int,
-    n_peaks: int,
-    rate: float,
-    cut: CutBeats,
-    scores: Scores,
-    stretches: list[BadStretch],
-    point: OperatingPoint,
-) -> tuple[float | None, Verdict, list[str]]:
+def _unscored_because(
+    i: int, n_peaks: int, rate: float, cut: CutBeats, stretches: list[BadStretch]
+) -> str | None:
     if i == n_peaks - 1:
-        return None, "unscored", ["last beat: no following R peak to end its window"]
+        return "last beat: no following R peak to end its window"
     if not cut.inside[i]:
-        return None, "unscored", ["its window runs past the edge of the recording"]
+        return "its window runs past the edge of the recording"
     issue = issue_at(stretches, cut.boundaries[i] / rate, cut.boundaries[i + 1] / rate)
-    if issue is not None:
-        return None, "unscored", [f"signal quality: {issue}"]
-    error = float(scores.errors[i])
-    if error <= point.threshold:
-        return error, "normal", []
-    ratio = error / point.threshold
-    return error, "abnormal", [f"shape: reconstruction error {ratio:.2f}x the threshold"]
+    return None if issue is None else f"signal quality: {issue}"
+
+
+def _judged(
+    error: float, ratio: float, point: OperatingPoint, timing: RhythmRule | None
+) -> tuple[float, list[str]]:
+    """The anomaly score (the larger of the two rules' scores, each 1.0 at its boundary) and the
+    reasons a beat is abnormal (none: normal)."""
+    shape = error / point.threshold
+    reasons = [f"shape: reconstruction error {shape:.2f}x the threshold"] if shape > 1 else []
+    if timing is None:
+        return shape, reasons
+    early = timing_score(ratio, timing.premature_below)
+    if early > 1:
+        reasons.append(
+            f"timing: premature, its RR interval {ratio:.2f} of the local rhythm "
+            f"(below {timing.premature_below:.2f})"
+        )
+    return max(shape, early), reasons
+
+
+def describe_timing(timing: RhythmRule) -> str:
+    return (
+        f"premature when the RR interval is below {timing.premature_below:.3g} of the median of "
+        f"the {timing.local_beats} before it"
+    )
 
 
 def mean_heart_rate(peaks: npt.NDArray[np.int64], rate: float) -> float | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from app.inference.artifact import RhythmRule
 from app.inference.scoring import OperatingPoint, Scorer
 from app.inputs.problems import BadRequest
 from app.recordings.analysis import BeatRow, analyse_recording
@@ -39,6 +40,7 @@ def analyse_in_chunks(
     scorer: Scorer,
     point: OperatingPoint,
     summary: ChunkedSummary,
+    timing: RhythmRule | None = None,
 ) -> Iterator[BeatRow]:
     """Beat rows of the whole recording, in order; `blocks` are consecutive sample blocks of one
     chunk's length, and `template` gives the sampling rate and leads."""
@@ -53,7 +55,8 @@ def analyse_in_chunks(
         summary.samples += len(block)
         buffer_end = buffer_start + len(buffer)
         keep_before = buffer_end if is_last else buffer_end - overlap
-        for row in _chunk_rows(buffer, buffer_start, template, lead, scorer, point, summary):
+        rules = (point, timing)
+        for row in _chunk_rows(buffer, buffer_start, template, lead, scorer, rules, summary):
             sample = round(row.time_s * rate)
             if kept_until <= sample < keep_before:
                 row = _renumbered(row, summary.beats, last_time_s)
@@ -71,16 +74,17 @@ def _chunk_rows(
     template: Recording,
     lead: int,
     scorer: Scorer,
-    point: OperatingPoint,
+    rules: tuple[OperatingPoint, RhythmRule | None],
     summary: ChunkedSummary,
 ) -> list[BeatRow]:
+    """The rows of one chunk, timed from the start of the recording."""
     rate = template.sampling_rate
     start_s = buffer_start / rate
     if len(buffer) < MIN_DURATION_S * rate:
         return []
     chunk = replace(template, signals=buffer, reference=None)
     try:
-        analysis = analyse_recording(chunk, lead, scorer, point)
+        analysis = analyse_recording(chunk, lead, scorer, *rules)
     except BadRequest as exc:  # a stretch with no beats to find (a lead off for minutes)
         summary.warnings.append(f"{start_s:.0f} s to {start_s + chunk.duration_s:.0f} s: {exc}")
         return []

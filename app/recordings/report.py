@@ -19,6 +19,7 @@ BEAT_COLUMNS = [
     "rr_s",
     "heart_rate_bpm",
     "reconstruction_error",
+    "anomaly_score",
     "verdict",
     "reasons",
 ]

@@ -108,12 +108,13 @@ async def read_form(request: Request) -> RecordingForm:
 
 def analyse_form(request: Request, scorer: Scorer, form: RecordingForm) -> RecordingResults:
     from app.inputs.recording_files import read_uploaded_recording
-    from app.recordings.analysis import analyse_upload
+    from app.recordings.analysis import analyse_upload, timing_rule
 
     recording = read_uploaded_recording(form.files, form.sampling_rate)
     point = operating_point(scorer.metadata)
     max_duration = settings_of(request).max_recording_s
-    analysis = analyse_upload(recording, form.lead, scorer, point, max_duration)
+    timing = timing_rule(scorer.metadata, None)
+    analysis = analyse_upload(recording, form.lead, scorer, point, max_duration, timing)
     document = recording_document(analysis)
     csv_text = beats_csv(document)
     flagged = [row for row in analysis.rows if row.verdict == "abnormal"]

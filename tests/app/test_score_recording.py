@@ -14,14 +14,9 @@ from app.score_cli import main
 from tests.app.conftest import Record100
 
 COLUMNS = [
-    "index",
-    "time_s",
-    "rr_s",
-    "heart_rate_bpm",
-    "reconstruction_error",
-    "verdict",
+    "index", "time_s", "rr_s", "heart_rate_bpm", "reconstruction_error", "anomaly_score", "verdict",
     "reasons",
-]
+]  # fmt: skip
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -159,7 +159,8 @@ def test_csv_accept_gives_one_row_per_beat(client: TestClient, record_100: Recor
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert list(rows[0]) == [
-        "index", "time_s", "rr_s", "heart_rate_bpm", "reconstruction_error", "verdict", "reasons"
+        "index", "time_s", "rr_s", "heart_rate_bpm", "reconstruction_error", "anomaly_score",
+        "verdict", "reasons",
     ]  # fmt: skip
     assert 2200 < len(rows) < 2300
     assert rows[0]["rr_s"] == "" and float(rows[1]["rr_s"]) > 0
@@ -355,3 +356,32 @@ def test_unsupported_upload_is_refused(client: TestClient) -> None:
     assert response.status_code == 415
     response = client.post("/v1/recordings", content=b"x", headers={"content-type": "text/plain"})
     assert response.status_code == 415
+
+
+def test_timing_rule_flags_the_premature_beats_of_record_100(
+    client: TestClient, record_100: Record100
+) -> None:
+    response = client.post(
+        "/v1/recordings?premature_below=0.86", files=record_100.uploads("100.hea", "100.dat")
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert "below 0.86" in result["summary"]["timing_rule"]
+    beats = [beat for beat in result["beats"] if beat["verdict"] != "unscored"]
+    found = np.array([round(beat["time_s"] * 360) for beat in beats])
+    early = np.array([any(r.startswith("timing:") for r in beat["reasons"]) for beat in beats])
+    symbols = np.array(record_100.beat_symbols)
+    nearest = np.abs(found[:, None] - record_100.beat_samples[None, :]).argmin(axis=1)
+    assert early[symbols[nearest] == "A"].mean() >= 0.9
+    assert early[symbols[nearest] == "N"].mean() <= 0.01
+    scores = np.array([beat["anomaly_score"] for beat in beats])
+    abnormal = np.array([beat["verdict"] == "abnormal" for beat in beats])
+    assert ((scores > 1) == abnormal).all()
+
+
+def test_timing_rule_boundary_must_be_a_fraction(client: TestClient, record_100: Record100) -> None:
+    response = client.post(
+        "/v1/recordings?premature_below=1.5", files=record_100.uploads("100.hea", "100.dat")
+    )
+    assert response.status_code == 422
+    assert "query.premature_below" in _detail(response)
