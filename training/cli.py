@@ -41,14 +41,43 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add(
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--data",
-        required=True,
         metavar="PATH|ecg5000",
         help=f"a data file (comma-separated, label last 0/1; or UCR text, label first 1-5), or "
         f"{DATA_SET_NAME!r} to download {DEFAULT_URL} once into the cache "
         f"(~/.cache/ecg-anomaly, or ${CACHE_DIR_ENV})",
     )
+    source.add_argument(
+        "--recording",
+        type=Path,
+        metavar="PATH",
+        help="fit a baseline for one person on a stretch of their recording: a WFDB header "
+        "(.hea), an EDF file or a CSV of samples (with --sampling-rate); no labels needed",
+    )
+    source.add_argument(
+        "--recordings",
+        type=Path,
+        metavar="DIR",
+        help="fit one population baseline on the same stretch of every WFDB record (.hea) in DIR",
+    )
+    baseline = parser.add_argument_group("recording baselines (--recording, --recordings)")
+    baseline.add_argument("--lead", help="lead by name or index (default: the first ECG lead)")
+    baseline.add_argument(
+        "--baseline",
+        default="0:05:00",
+        metavar="END|START-END",
+        help="the stretch fitted on: 0:05:00 is the first five minutes (AAMI EC57's patient-"
+        "specific practice); 0:10:00-0:15:00 another; times as h:mm:ss, m:ss or seconds",
+    )
+    baseline.add_argument(
+        "--annotations",
+        metavar="EXT",
+        help="fit only on the beats annotated normal in this WFDB annotation file beside the "
+        "record (e.g. atr), for comparison; the default uses no labels",
+    )
+    baseline.add_argument("--sampling-rate", type=float, help="samples per second of a CSV")
     add(
         "--output",
         required=True,
@@ -62,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data is None:
+        from training.baseline_cli import run_baseline  # TensorFlow, once the arguments are good
+
+        return run_baseline(args)
     started = time.perf_counter()
     try:
         check_replaceable(args.output)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.inference.artifact import ArtifactError, MeanPlusKStd, ModelMetadata
+from app.inputs.problems import BadRequest
 from training.config import TrainConfig
 from training.data import DATA_SET_NAME, DataError, Dataset, load_data_arg
 from training.options import (
@@ -83,7 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--data",
-        required=True,
         metavar="PATH|ecg5000",
         help=f"labelled data file (either layout ecg-train reads), or {DATA_SET_NAME!r}",
     )
@@ -95,8 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
         "name are replaced); without it the report is only printed",
     )
     add_model_options(parser)
+    add_recording_options(parser)
     add_multi_split_options(parser)
     return parser
+
+
+def add_recording_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "recording mode (--model DIR --recording PATH): judged against its annotations"
+    )
+    add = group.add_argument
+    add("--recording", type=Path, metavar="PATH", help="a WFDB record's header (.hea)")
+    add("--annotations", default="atr", metavar="EXT", help="its annotation file's extension")
+    add("--lead", help="lead by name or index (default: the first ECG lead)")
+    add("--sampling-rate", type=float, help=argparse.SUPPRESS)
+    add(
+        "--judge-from",
+        type=float,
+        metavar="SECONDS",
+        help="judge the beats from here on (default: after the stretch a baseline was fitted on, "
+        "when it was fitted on this record; else from the start)",
+    )
+    add("--shape-only", action="store_true", help="judge by shape alone: no timing rule")
 
 
 def add_multi_split_options(parser: argparse.ArgumentParser) -> None:
@@ -139,6 +159,12 @@ MODEL_MODE_OPTIONS = {
 
 def check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse the options of the other mode, rather than silently ignoring them."""
+    if args.recording is not None:
+        if args.model is None or args.data is not None:
+            parser.error("--recording goes with --model DIR, without --data")
+        return
+    if args.data is None:
+        parser.error("--data is required (or --recording, with --model)")
     if args.multi_split is not None:
         for dest, option in MODEL_MODE_OPTIONS.items():
             if getattr(args, dest) not in (None, False):
@@ -161,6 +187,13 @@ def multi_split_defaults() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    if args.recording is not None:
+        from training.evaluate_recording import run_recording_evaluation
+
+        try:
+            return run_recording_evaluation(args)
+        except (ArtifactError, BadRequest, ValueError, OSError) as exc:
+            return _fail(str(exc), EXIT_USAGE)
     try:
         dataset = load_data_arg(args.data)
         if args.multi_split is not None:

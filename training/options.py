@@ -109,8 +109,10 @@ def add_threshold_options(parser: argparse.ArgumentParser) -> None:
     add(
         "--threshold-rule",
         choices=get_args(ThresholdRuleName),
-        default=train.threshold_rule,
-        help="mean-std: mean + K * std of the training normal beats' errors; percentile: the P-th "
+        default=None,
+        help=f"(default: {train.threshold_rule}; for a --recording baseline, percentile with P "
+        "100, the baseline's largest error) "
+        "mean-std: mean + K * std of the training normal beats' errors; percentile: the P-th "
         "percentile of those errors; calibrated: chosen on a labelled slice of the training part "
         "the model is not fitted on (the validation slice's normal beats and the training part's "
         "abnormal beats; never the test rows)",
@@ -146,7 +148,14 @@ def add_threshold_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainConfig:
+    """The settings the options give; a recording baseline's threshold rule defaults to the
+    largest error of its beats (`training.baseline`), a data set's to mean + 1 * std."""
+    rule, percentile = args.threshold_rule, args.threshold_percentile
+    if rule is None:
+        rule, percentile = (
+            ("percentile", 100.0) if baseline else (TrainConfig.threshold_rule, percentile)
+        )
     return TrainConfig(
         model=ModelConfig(
             hidden_units=args.hidden_units,
@@ -159,9 +168,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
-        threshold_rule=args.threshold_rule,
+        threshold_rule=rule,
         threshold_k=args.threshold_k,
-        threshold_percentile=args.threshold_percentile,
+        threshold_percentile=percentile,
         calibrate_for=args.calibrate_for,
         target_false_alarm_rate=args.target_false_alarm_rate,
         validation_fraction=args.validation_fraction,

@@ -86,15 +86,20 @@ def _predict_examples(metadata: ModelMetadata) -> dict[str, Any]:
         return [round(value, EXAMPLE_DECIMALS) for value in values]
 
     examples = metadata.examples
+    normal_only = {
+        "normal": {
+            "summary": "A normal beat (the model's reconstruction of a typical normal beat)",
+            "value": {"beats": [beat(examples.normal)]},
+        }
+    }
+    if examples.abnormal is None:  # a baseline fitted without labels
+        return normal_only
     return {  # Swagger UI fills "Try it out" with the first
         "both": {
             "summary": "A normal and an abnormal beat in one request",
             "value": {"beats": [beat(examples.normal), beat(examples.abnormal)]},
         },
-        "normal": {
-            "summary": "A normal beat (the model's reconstruction of a typical normal beat)",
-            "value": {"beats": [beat(examples.normal)]},
-        },
+        **normal_only,
         "abnormal": {
             "summary": "An abnormal beat (the mean of the training abnormal beats)",
             "value": {"beats": [beat(examples.abnormal)]},

@@ -156,7 +156,12 @@ class ModelInfo(BaseModel):
         description="MAE of the training normal beats (mean, std, percentiles): the basis for "
         "choosing another operating point with the k query parameter of /v1/predict."
     )
-    metrics: dict[str, Any]
+    metrics: dict[str, Any] | None = Field(
+        description="Held-out evaluation; none for a baseline fitted on a recording without labels."
+    )
+    rhythm: dict[str, Any] | None = Field(
+        description="The timing rule fitted with the model (premature_below of the local rhythm)."
+    )
     beat_window: dict[str, Any] = Field(
         description="How a beat is cut from a recording to match the model's training beats."
     )
@@ -176,7 +181,8 @@ class ModelInfo(BaseModel):
             error_metric=metadata.error_metric,
             normalisation=metadata.normalisation.model_dump(),
             training_errors=metadata.training_errors.model_dump(),
-            metrics=metadata.metrics.model_dump(),
+            metrics=metadata.metrics.model_dump() if metadata.metrics else None,
+            rhythm=metadata.rhythm.model_dump() if metadata.rhythm else None,
             beat_window=metadata.beat_window.model_dump(),
             provenance=metadata.provenance.model_dump(),
         )

@@ -173,10 +173,11 @@ class TrainingRecord(_Frozen):
 
 
 class Examples(_Frozen):
-    """Swagger UI examples, derived from the model (never rows of the data set)."""
+    """Swagger UI examples, derived from the model (never rows of the data set); a baseline fitted
+    without labels has no abnormal example."""
 
     normal: list[FiniteFloat]
-    abnormal: list[FiniteFloat]
+    abnormal: list[FiniteFloat] | None = None
 
 
 class BeatWindow(_Frozen):
@@ -227,6 +228,9 @@ class Provenance(_Frozen):
     subject: str | None = None
     lead: str | None = Field(default=None, description="None where the data set does not say")
     sampling_rate_hz: Annotated[float, Field(gt=0)] | None = None
+    stretch_s: tuple[FiniteFloat, FiniteFloat] | None = Field(
+        default=None, description="for a baseline: the stretch of the recording it was fitted on"
+    )
 
 
 class ModelMetadata(_Frozen):
@@ -239,7 +243,9 @@ class ModelMetadata(_Frozen):
     threshold_rule: ThresholdRule
     training_errors: TrainingErrors
     error_metric: Literal["mae"] = "mae"
-    metrics: Metrics
+    metrics: Metrics | None = Field(
+        description="held-out evaluation; None for a baseline fitted without labels"
+    )
     training: TrainingRecord
     beat_window: BeatWindow
     provenance: Provenance
@@ -254,7 +260,7 @@ class ModelMetadata(_Frozen):
     @model_validator(mode="after")
     def _check_consistency(self) -> ModelMetadata:
         for name, beat in (("normal", self.examples.normal), ("abnormal", self.examples.abnormal)):
-            if len(beat) != self.input_length:
+            if beat is not None and len(beat) != self.input_length:
                 raise ValueError(
                     f"examples.{name} has {len(beat)} samples, input_length is {self.input_length}"
                 )

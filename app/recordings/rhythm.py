@@ -10,6 +10,8 @@ beats in a baseline barely move.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -30,8 +32,11 @@ def prematurity(peaks: npt.NDArray[np.int64], local_beats: int) -> npt.NDArray[n
     return ratios
 
 
-def calibrate_rhythm(peaks: npt.NDArray[np.int64], local_beats: int = 8) -> RhythmRule:
-    ratios = prematurity(peaks, local_beats)
+def calibrate_rhythm(
+    peak_sets: Sequence[npt.NDArray[np.int64]], local_beats: int = 8
+) -> RhythmRule:
+    """The rule from the R peaks of one or more baseline stretches (one array each)."""
+    ratios = np.concatenate([prematurity(peaks, local_beats) for peaks in peak_sets])
     ratios = ratios[np.isfinite(ratios)]
     median = float(np.median(ratios))
     sigma = float(1.4826 * np.median(np.abs(ratios - median)))

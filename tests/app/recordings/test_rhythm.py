@@ -19,7 +19,7 @@ def test_rhythm_calibrated_without_labels_separates_premature_beats(record_100: 
     samples = record_100.beat_samples
     symbols = np.array(record_100.beat_symbols)
     baseline = samples < 5 * 60 * 360
-    rule = calibrate_rhythm(samples[baseline])
+    rule = calibrate_rhythm([samples[baseline]])
     assert 0.8 < rule.premature_below < 0.95
     # judged on the other 25 minutes: the premature atrial and ventricular beats are early
     ratios = prematurity(samples, rule.local_beats)[~baseline]
