@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.inference.artifact import ArtifactError
-from app.inference.scoring import load_scorer
+from app.inference.registry import load_registry
 from app.ops.log_config import logging_config
 
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     log_level = args.log_level or settings.log_level
     logging.config.dictConfig(logging_config(log_level))
     try:  # fail fast with one line, before any worker starts
-        load_scorer(settings.model_dir)
+        load_registry(settings)
     except ArtifactError as exc:
         print(f"ecg-serve: cannot load the model: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,17 @@ class Settings(BaseSettings):
         description="Model directory to serve (metadata.json + model.onnx). POST /v1/model/reload "
         "and SIGHUP load it again.",
     )
+    models_dir: Path | None = Field(
+        default=None,
+        description="A folder of model directories to serve beside ECG_MODEL_DIR, each by its "
+        "directory name (/v1/models, /v1/models/{name}/predict, ...). Reload picks up added, "
+        "changed and removed ones.",
+    )
+    default_model: str | None = Field(
+        default=None,
+        description="The model the unnamed endpoints (/v1/predict, /v1/recordings, ...) use; by "
+        "default ECG_MODEL_DIR's directory name.",
+    )
     max_beats: int = Field(default=10_000, ge=1, description="Most beats accepted in one request.")
     max_body_bytes: int = Field(
         default=64 * MIB,

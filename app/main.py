@@ -20,8 +20,8 @@ from app.api.recordings import recordings_router
 from app.api.routes import raw_router, router
 from app.config import Settings
 from app.inference.artifact import ModelMetadata
+from app.inference.registry import ModelRegistry, load_registry
 from app.inference.reloading import reload_on_sighup
-from app.inference.scoring import load_scorer
 from app.ops.telemetry import RequestTelemetry, Telemetry
 from app.web.page import STATIC_DIR, page_router
 from app.web.recording_page import recording_page_router
@@ -43,15 +43,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # an ArtifactError here ends start-up with one log line (StartupFailureAsOneLine)
-        app.state.scorer = load_scorer(settings.model_dir, settings.inference_threads)
-        telemetry.model_loaded(app.state.scorer.metadata)
-        logger.info("serving model %s", app.state.scorer.metadata.model_version)
+        app.state.registry = load_registry(settings)
+        telemetry.model_loaded(app.state.registry.default.metadata)
+        logger.info(
+            "serving models %s (default %s)",
+            ", ".join(app.state.registry.names),
+            app.state.registry.default_name,
+        )
         restore_sighup = reload_on_sighup(app)
         try:
             yield
         finally:
             restore_sighup()
-            app.state.scorer = None
+            app.state.registry = None
 
     app = FastAPI(
         title="ECG anomaly detection",
@@ -64,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     telemetry = Telemetry()
     app.state.settings = settings
     app.state.telemetry = telemetry
-    app.state.scorer = None
+    app.state.registry = None
     app.state.reload_lock = asyncio.Lock()
     install_error_handlers(app)
     app.include_router(raw_router)
@@ -96,13 +100,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None and app.state.scorer is not None:
-            app.openapi_schema = _openapi(app.state.scorer.metadata)
+        registry: ModelRegistry | None = app.state.registry
+        if app.openapi_schema is None and registry is not None:
+            app.openapi_schema = _openapi(registry.default.metadata, registry.names)
         return app.openapi_schema or _openapi(None)
 
-    def _openapi(metadata: ModelMetadata | None) -> dict[str, Any]:
+    def _openapi(metadata: ModelMetadata | None, names: list[str] | None = None) -> dict[str, Any]:
         key_required = settings.api_key is not None
-        return build_openapi(app, metadata, open_paths if key_required else None)
+        return build_openapi(app, metadata, open_paths if key_required else None, names)
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from app.api.schemas import Problem as ProblemDocument
 from app.api.schemas import ProblemItem
 from app.inference.artifact import ArtifactError
+from app.inference.registry import UnknownModelError
 from app.inference.scoring import InvalidOperatingPointError, UnscorableBeatsError
 from app.inputs.decoding import bad_request_from
 from app.inputs.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
@@ -92,6 +93,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidOperatingPointError, _on_invalid_operating_point)  # type: ignore[arg-type]
     app.add_exception_handler(UnscorableBeatsError, _on_unscorable_beats)  # type: ignore[arg-type]
     app.add_exception_handler(ModelNotReadyError, _on_not_ready)  # type: ignore[arg-type]
+    app.add_exception_handler(UnknownModelError, _on_unknown_model)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _on_http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)
 
@@ -116,10 +118,10 @@ async def _on_body_too_large(_: Request, exc: BodyTooLargeError) -> JSONResponse
 
 async def _on_model_reload_failed(request: Request, exc: ArtifactError) -> JSONResponse:
     """409: the request is fine, the model directory is not; fixing it and retrying succeeds."""
-    scorer = request.app.state.scorer
+    registry = request.app.state.registry
     serving = "no model is loaded"
-    if scorer is not None:
-        serving = f"model {scorer.metadata.model_version} keeps serving"
+    if registry is not None:
+        serving = f"model {registry.default.metadata.model_version} keeps serving"
     # The server's own paths stay in its log (app.inference.reloading); the client sees them
     # relative to the model directory, which is enough to fix it.
     model_dir = str(request.app.state.settings.model_dir).rstrip("/")
@@ -140,6 +142,11 @@ async def _on_unscorable_beats(_: Request, exc: UnscorableBeatsError) -> JSONRes
 
 async def _on_invalid_operating_point(_: Request, exc: InvalidOperatingPointError) -> JSONResponse:
     return problem_response(422, "Invalid operating point", [Problem("query", str(exc))])
+
+
+async def _on_unknown_model(_: Request, exc: UnknownModelError) -> JSONResponse:
+    message = f"is not a model of this service; the models are {', '.join(exc.available)}"
+    return problem_response(404, "Unknown model", [Problem(f"path.{exc.name}", message)])
 
 
 async def _on_not_ready(_: Request, exc: ModelNotReadyError) -> JSONResponse:

@@ -19,15 +19,21 @@ API_KEY_SCHEME = "APIKeyHeader"
 
 
 def build_openapi(
-    app: FastAPI, metadata: ModelMetadata | None, open_paths: Collection[str] | None = None
+    app: FastAPI,
+    metadata: ModelMetadata | None,
+    open_paths: Collection[str] | None = None,
+    model_names: list[str] | None = None,
 ) -> dict[str, Any]:
-    """`open_paths` given: an API key is required everywhere else (ECG_API_KEY)."""
+    """`open_paths` given: an API key is required everywhere else (ECG_API_KEY).
+    `model_names`: the models served, offered as the values of `{model_name}`."""
     schema = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     _add_request_schema(schema)
     if open_paths is not None:
         _add_api_key_security(schema, open_paths)
+    if model_names:
+        _enumerate_model_names(schema, model_names)
     if metadata is not None:
         predict_body = schema["paths"]["/v1/predict"]["post"]["requestBody"]
         predict_body["content"]["application/json"]["examples"] = _predict_examples(metadata)
@@ -36,6 +42,14 @@ def build_openapi(
         recording_json = schema["paths"]["/v1/recordings"]["post"]["requestBody"]["content"]
         recording_json["application/json"]["example"] = _recording_example(metadata)
     return schema
+
+
+def _enumerate_model_names(schema: dict[str, Any], names: list[str]) -> None:
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("name") == "model_name":
+                    parameter["schema"] = {"type": "string", "enum": list(names)}
 
 
 def _add_request_schema(schema: dict[str, Any]) -> None:

@@ -24,6 +24,8 @@ from app.api.routes import (
     json_or_csv_responses,
     json_response,
     loaded_scorer,
+    model_name_of,
+    post_for_every_model,
     query_parameters,
     settings_of,
     wants_csv,
@@ -33,6 +35,7 @@ from app.inference.scoring import Scorer, operating_point
 from app.inputs.decoding import decode_query
 from app.inputs.problems import BadRequest, Problem
 from app.inputs.uploads import UploadedFile
+from app.ops.telemetry import Telemetry, record_scoring
 from app.recordings.report import beats_csv, recording_document
 from app.recordings.signal import Recording
 
@@ -73,7 +76,8 @@ RECORDING_RESPONSES = json_or_csv_responses(
 )
 
 
-@recordings_router.post(
+@post_for_every_model(
+    recordings_router,
     "/v1/recordings",
     response_model=RecordingResponse,
     responses=RECORDING_RESPONSES,
@@ -95,6 +99,10 @@ async def recordings(request: Request) -> Response:
     recording = await uploaded_recording(request, options.sampling_rate)
     max_duration = settings_of(request).max_recording_s
     document = await asyncio.to_thread(analyse, recording, options, scorer, max_duration)
+    summary = document["summary"]
+    scored = (summary["n_beats"] - summary["n_unscored"], summary["n_abnormal"])
+    telemetry: Telemetry = request.app.state.telemetry
+    record_scoring(request.scope, telemetry, model_name_of(request), scored, None)
     if wants_csv(request.headers.get("accept", "")):
         headers = {"x-model-version": scorer.metadata.model_version}
         return Response(beats_csv(document), media_type=CSV_TYPE, headers=headers)

@@ -26,7 +26,9 @@ from app.api.schemas import (
     CsvPredictOptions,
     Health,
     ModelInfo,
+    ModelList,
     ModelReload,
+    ModelSummary,
     PredictOptions,
     PredictResponse,
     Problem,
@@ -34,6 +36,7 @@ from app.api.schemas import (
     predict_response_body,
 )
 from app.config import Settings
+from app.inference.registry import ModelRegistry
 from app.inference.reloading import reload_model
 from app.inference.scoring import OperatingPoint, Scorer, Scores, operating_point
 from app.inputs.csv_input import decode_csv_beats, results_csv
@@ -65,6 +68,32 @@ class RawRequestRoute(APIRoute):
 
 
 raw_router = APIRouter(route_class=RawRequestRoute)
+PER_MODEL_PREFIX = "/v1/models/{model_name}"
+MODEL_NAME_PARAMETER: dict[str, Any] = {
+    "name": "model_name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "A model's name, as GET /v1/models lists them.",
+}
+
+
+def post_for_every_model(
+    router: APIRouter, path: str, **route: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Serve a scoring endpoint at `path` (`/v1/...`, the default model) and at
+    `/v1/models/{model_name}/...` (the named one: `loaded_scorer` reads the name)."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        router.post(path, **route)(endpoint)
+        extra = dict(route.get("openapi_extra") or {})
+        extra["parameters"] = [MODEL_NAME_PARAMETER, *extra.get("parameters", [])]
+        named = path.replace("/v1", PER_MODEL_PREFIX, 1)
+        responses = {**route.get("responses", {}), 404: problem_doc()}  # an unknown model
+        router.post(named, **{**route, "openapi_extra": extra, "responses": responses})(endpoint)
+        return endpoint
+
+    return register
 
 
 def problem_doc() -> dict[str, Any]:
@@ -76,11 +105,20 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def loaded_scorer(request: Request) -> Scorer:
-    scorer: Scorer | None = request.app.state.scorer
-    if scorer is None:
+MODEL_NAME_PARAM = "model_name"
+
+
+def loaded_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry | None = request.app.state.registry
+    if registry is None:
         raise ModelNotReadyError
-    return scorer
+    return registry
+
+
+def loaded_scorer(request: Request) -> Scorer:
+    """The scorer of the model the path names (`/v1/models/{model_name}/...`), else the default
+    one; `UnknownModelError` (404) for a name the registry does not hold."""
+    return loaded_registry(request).get(request.path_params.get(MODEL_NAME_PARAM))
 
 
 def score_beats(
@@ -92,8 +130,15 @@ def score_beats(
     inference_s = time.perf_counter() - started
     abnormal = int(np.count_nonzero(scores.is_anomaly(point.threshold)))
     telemetry: Telemetry = request.app.state.telemetry
-    record_scoring(request.scope, telemetry, len(beats), abnormal, inference_s)
+    scored = (len(beats), abnormal)
+    record_scoring(request.scope, telemetry, model_name_of(request), scored, inference_s)
     return scores
+
+
+def model_name_of(request: Request) -> str:
+    """The name of the model a request is addressed to (the default one's when unnamed)."""
+    name: str | None = request.path_params.get(MODEL_NAME_PARAM)
+    return name or loaded_registry(request).default_name
 
 
 def settings_of(request: Request) -> Settings:
@@ -130,7 +175,8 @@ def json_response(body: dict[str, Any]) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@raw_router.post(
+@post_for_every_model(
+    raw_router,
     "/v1/predict",
     response_model=PredictResponse,
     responses=PROBLEMS,
@@ -203,7 +249,8 @@ CSV_RESPONSES = json_or_csv_responses(
 )
 
 
-@raw_router.post(
+@post_for_every_model(
+    raw_router,
     "/v1/predict/csv",
     response_model=PredictResponse,
     responses=CSV_RESPONSES,
@@ -297,8 +344,35 @@ def wants_csv(accept: str) -> bool:
 
 @router.get("/v1/model", response_model=ModelInfo, tags=["model"])
 async def model_info(request: Request) -> ModelInfo:
-    """What a client needs to know about the loaded model."""
+    """What a client needs to know about the default model."""
     return ModelInfo.from_metadata(loaded_scorer(request).metadata)
+
+
+@router.get("/v1/models", response_model=ModelList, tags=["model"])
+async def models(request: Request) -> ModelList:
+    """Every model served, by name, with whose heart it learnt and how well it did; each answers
+    at `/v1/models/{name}/predict`, `/predict/csv` and `/recordings`."""
+    registry = loaded_registry(request)
+    return ModelList(
+        default=registry.default_name,
+        models=[
+            ModelSummary.from_metadata(
+                name, registry.scorers[name].metadata, name == registry.default_name
+            )
+            for name in registry.names
+        ],
+    )
+
+
+@router.get(
+    "/v1/models/{model_name}",
+    response_model=ModelInfo,
+    responses={404: problem_doc()},
+    tags=["model"],
+)
+async def named_model_info(request: Request, model_name: str) -> ModelInfo:
+    """What a client needs to know about one model (404 names the models there are)."""
+    return ModelInfo.from_metadata(loaded_registry(request).get(model_name).metadata)
 
 
 @router.post(
@@ -319,6 +393,7 @@ async def reload(request: Request) -> ModelReload:
     return ModelReload(
         model_version=reloaded.model_version,
         previous_model_version=reloaded.previous_model_version,
+        models=reloaded.models,
     )
 
 
@@ -345,8 +420,8 @@ async def health() -> Health:
 @router.get("/ready", response_model=Readiness, tags=["operations"])
 async def ready(request: Request) -> JSONResponse:
     """Readiness: 200 once a model is loaded, 503 before."""
-    scorer: Scorer | None = request.app.state.scorer
-    if scorer is None:
+    registry: ModelRegistry | None = request.app.state.registry
+    if registry is None:
         return JSONResponse(Readiness(status="loading").model_dump(), status_code=503)
-    body = Readiness(status="ready", model_version=scorer.metadata.model_version)
+    body = Readiness(status="ready", model_version=registry.default.metadata.model_version)
     return JSONResponse(body.model_dump())

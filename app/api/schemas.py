@@ -189,10 +189,39 @@ class ModelInfo(BaseModel):
 
 
 class ModelReload(BaseModel):
-    model_version: str = Field(description="The model now serving.")
+    model_version: str = Field(description="The default model now serving.")
     previous_model_version: str | None = Field(
         description="The model it replaced (the same version when the directory did not change)."
     )
+    models: list[str] = Field(description="Every model now served, by name.")
+
+
+class ModelSummary(BaseModel):
+    name: str
+    default: bool = Field(description="Whether the unnamed endpoints use this model.")
+    model_version: str
+    provenance: dict[str, Any] = Field(description="Whose heart the model learnt.")
+    roc_auc: float | None = Field(description="Held-out ROC AUC; none without a labelled test.")
+    accuracy: float | None = Field(description="Held-out accuracy at the model's threshold.")
+    timing_rule: bool = Field(description="Whether the model judges timing as well as shape.")
+
+    @classmethod
+    def from_metadata(cls, name: str, metadata: ModelMetadata, default: bool) -> ModelSummary:
+        metrics = metadata.metrics
+        return cls(
+            name=name,
+            default=default,
+            model_version=metadata.model_version,
+            provenance=metadata.provenance.model_dump(),
+            roc_auc=metrics.roc_auc if metrics else None,
+            accuracy=metrics.accuracy if metrics else None,
+            timing_rule=metadata.rhythm is not None,
+        )
+
+
+class ModelList(BaseModel):
+    default: str = Field(description="The model the unnamed endpoints use.")
+    models: list[ModelSummary]
 
 
 class Health(BaseModel):

@@ -1,7 +1,7 @@
 """Loading the model directory again while serving: `POST /v1/model/reload` and SIGHUP.
 
 The new model is loaded and checked in a worker thread while the current one keeps serving, then
-swapped in with one assignment to `app.state.scorer`: a request in flight keeps the scorer it
+swapped in with one assignment to `app.state.registry`: a request in flight keeps the scorer it
 already took. A directory that cannot be served raises `ArtifactError` and changes nothing.
 """
 
@@ -17,7 +17,8 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.inference.artifact import ArtifactError
-from app.inference.scoring import Scorer, load_scorer
+from app.inference.registry import ModelRegistry, load_registry
+from app.inference.scoring import Scorer
 from app.ops.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -27,30 +28,31 @@ logger = logging.getLogger(__name__)
 class Reloaded:
     model_version: str
     previous_model_version: str | None
+    models: list[str]
 
 
 async def reload_model(app: FastAPI, trigger: str) -> Reloaded:
-    """Load `ECG_MODEL_DIR` again and serve it, and log the outcome under `trigger`; raises
-    `ArtifactError`, leaving the old model serving."""
+    """Load `ECG_MODEL_DIR` (and the models of `ECG_MODELS_DIR`) again and serve them, and log
+    the outcome under `trigger`; raises `ArtifactError`, leaving the old models serving."""
     settings: Settings = app.state.settings
     telemetry: Telemetry = app.state.telemetry
     async with app.state.reload_lock:  # one reload at a time, so `previous` is the one replaced
-        previous: Scorer | None = app.state.scorer
+        previous_registry: ModelRegistry | None = app.state.registry
+        previous = None if previous_registry is None else previous_registry.default
         try:
-            scorer = await asyncio.to_thread(
-                load_scorer, settings.model_dir, settings.inference_threads
-            )
+            registry = await asyncio.to_thread(load_registry, settings)
         except ArtifactError as exc:
             telemetry.reloads.labels("failure").inc()
             logger.error(
                 "%s: model reload failed, still serving %s: %s", trigger, _version(previous), exc
             )
             raise
-        app.state.scorer = scorer
+        app.state.registry = registry
+        scorer = registry.default
         telemetry.reloads.labels("success").inc()
         telemetry.model_loaded(scorer.metadata)
         app.openapi_schema = None  # its Swagger examples come from the model's metadata
-    reloaded = Reloaded(scorer.metadata.model_version, _version(previous))
+    reloaded = Reloaded(scorer.metadata.model_version, _version(previous), registry.names)
     logger.info(
         "%s: serving model %s (was %s)",
         trigger,

@@ -74,14 +74,18 @@ class Telemetry:
             registry=self.registry,
         )
         self.beats_scored = Counter(
-            "ecg_beats_scored", "Beats scored by the model.", registry=self.registry
+            "ecg_beats_scored", "Beats scored, by model.", ["model"], registry=self.registry
         )
         self.beats_abnormal = Counter(
-            "ecg_beats_abnormal", "Beats whose verdict was abnormal.", registry=self.registry
+            "ecg_beats_abnormal",
+            "Beats whose verdict was abnormal, by model.",
+            ["model"],
+            registry=self.registry,
         )
         self.inference = Histogram(
             "ecg_inference_duration_seconds",
-            "Time the model took per scoring call (normalise, reconstruct, error).",
+            "Time the model took per scoring call (normalise, reconstruct, error), by model.",
+            ["model"],
             buckets=INFERENCE_BUCKETS,
             registry=self.registry,
         )
@@ -143,12 +147,20 @@ def request_id_of(scope: Scope) -> str | None:
 
 
 def record_scoring(
-    scope: Scope, telemetry: Telemetry, beats: int, abnormal: int, inference_s: float
+    scope: Scope,
+    telemetry: Telemetry,
+    model: str,
+    scored: tuple[int, int],
+    inference_s: float | None,
 ) -> None:
-    """Count a scoring call in the metrics and in the request's log line."""
-    telemetry.beats_scored.inc(beats)
-    telemetry.beats_abnormal.inc(abnormal)
-    telemetry.inference.observe(inference_s)
+    """Count a scoring call (`scored`: beats, of which abnormal) of the named model in the
+    metrics and in the request's log line; `inference_s` None: a recording, whose analysis time
+    is not one model call."""
+    beats, abnormal = scored
+    telemetry.beats_scored.labels(model).inc(beats)
+    telemetry.beats_abnormal.labels(model).inc(abnormal)
+    if inference_s is not None:
+        telemetry.inference.labels(model).observe(inference_s)
     record = record_of(scope)
     if record is not None:
         record.beats = (record.beats or 0) + beats

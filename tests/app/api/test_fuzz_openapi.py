@@ -16,11 +16,11 @@ from schemathesis.checks import (
 )
 
 from app.config import SHIPPED_MODEL_DIR, Settings
-from app.inference.scoring import load_scorer
+from app.inference.registry import load_registry
 from app.main import create_app
 
 app = create_app(Settings(model_dir=SHIPPED_MODEL_DIR))
-app.state.scorer = load_scorer(SHIPPED_MODEL_DIR)  # what the lifespan does, for in-process calls
+app.state.registry = load_registry(Settings(model_dir=SHIPPED_MODEL_DIR))  # as the lifespan does
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 schema.config.generation.update(modes=list(schemathesis.GenerationMode), max_examples=60)
 

@@ -55,6 +55,7 @@ def test_reload_serves_a_model_retrained_in_place(
     assert response.json() == {
         "model_version": version,
         "previous_model_version": before["model_version"],
+        "models": ["model"],  # the copy's directory name
     }
     after = served_copy.get("/v1/model").json()
     assert (after["model_version"], after["threshold"]) == (version, 0.05)
@@ -69,7 +70,11 @@ def test_reload_serves_a_model_retrained_in_place(
 def test_reload_of_an_unchanged_directory_serves_the_same_model(served_copy: TestClient) -> None:
     version = served_copy.get("/v1/model").json()["model_version"]
     response = served_copy.post("/v1/model/reload")
-    assert response.json() == {"model_version": version, "previous_model_version": version}
+    assert response.json() == {
+        "model_version": version,
+        "previous_model_version": version,
+        "models": ["model"],
+    }
 
 
 def _corrupt_onnx(model_dir: Path) -> str:

@@ -55,10 +55,11 @@ def test_metrics_count_requests_beats_and_abnormal_beats(
 
     metrics = _metrics(fresh_client)
 
-    assert _sample(metrics, "ecg_beats_scored_total") == 60
-    assert _sample(metrics, "ecg_beats_abnormal_total") == abnormal
-    assert _sample(metrics, "ecg_inference_duration_seconds_count") == 2
-    assert 0 < _sample(metrics, "ecg_inference_duration_seconds_sum") < 5
+    model = {"model": "ecg5000"}
+    assert _sample(metrics, "ecg_beats_scored_total", **model) == 60
+    assert _sample(metrics, "ecg_beats_abnormal_total", **model) == abnormal
+    assert _sample(metrics, "ecg_inference_duration_seconds_count", **model) == 2
+    assert 0 < _sample(metrics, "ecg_inference_duration_seconds_sum", **model) < 5
     predict = {"method": "POST", "route": "/v1/predict"}
     assert _sample(metrics, "ecg_http_requests_total", **predict, status="200") == 1
     assert _sample(metrics, "ecg_http_requests_total", **predict, status="422") == 1
@@ -162,7 +163,7 @@ def test_server_logs_one_json_line_per_request_without_beat_values(
     assert any("serving model" in line["message"] for line in lines)
     for sample in beats[0][:20]:
         assert repr(float(sample)) not in log
-    assert "ecg_beats_scored_total 5.0" in scraped
+    assert 'ecg_beats_scored_total{model="ecg5000"} 5.0' in scraped
 
 
 def test_log_level_comes_from_the_environment(
