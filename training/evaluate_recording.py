@@ -21,7 +21,7 @@ from wfdb import processing
 
 from app.inference.scoring import Scorer, load_scorer, operating_point
 from app.inputs.recording_paths import read_recording_path
-from app.recordings.analysis import analyse_recording, timing_rule
+from app.recordings.analysis import analyse_recording, baseline_stretch_of, timing_rule
 from app.recordings.annotations import MATCH_TOLERANCE_S, reference_beats
 from app.recordings.signal import Recording, choose_lead
 
@@ -160,9 +160,8 @@ def save_report(report: dict[str, Any], directory: Path) -> None:
 
 def judge_from_default(scorer: Scorer, recording: Recording) -> float:
     """After the stretch the model was fitted on, when it was fitted on this very record."""
-    provenance = scorer.metadata.provenance
-    fitted_here = recording.name is not None and recording.name in provenance.record
-    return provenance.stretch_s[1] if fitted_here and provenance.stretch_s else 0.0
+    stretch = baseline_stretch_of(scorer.metadata, recording)
+    return stretch[1] if stretch else 0.0
 
 
 def run_recording_evaluation(args: Any) -> int:

@@ -47,6 +47,15 @@ class BeatRow:
     reasons: list[str]
 
 
+def baseline_stretch_of(
+    metadata: ModelMetadata, recording: Recording
+) -> tuple[float, float] | None:
+    """The stretch of this recording the model was fitted on, when it is a baseline of it."""
+    provenance = metadata.provenance
+    fitted_here = recording.name is not None and recording.name in provenance.record.split(".")
+    return provenance.stretch_s if fitted_here else None
+
+
 def timing_rule(metadata: ModelMetadata, premature_below: float | None) -> RhythmRule | None:
     """The timing rule to judge by: the request's boundary (with the model's local rhythm, or 8
     beats), else the model's own rule, else none (shape alone)."""

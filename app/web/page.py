@@ -23,9 +23,16 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.routes import loaded_scorer, problem_doc, score_beats, settings_of
+from app.api.routes import (
+    loaded_registry,
+    loaded_scorer,
+    problem_doc,
+    score_beats,
+    settings_of,
+)
 from app.api.schemas import predict_response_body
 from app.inference.artifact import ModelMetadata
+from app.inference.registry import UnknownModelError
 from app.inference.scoring import Scorer, UnscorableBeatsError, operating_point
 from app.inputs.csv_input import MAX_LINE_BYTES, decode_csv_beats, results_csv
 from app.inputs.problems import BadRequest, Problem
@@ -45,7 +52,7 @@ PAGE_HEADERS = {
 }
 # Results describe uploaded (possibly patient) beats: no cache keeps a copy.
 RESULTS_HEADERS = {**PAGE_HEADERS, "cache-control": "no-store"}
-FILE_FIELD, TEXT_FIELD, RESAMPLE_FIELD = "file", "beat", "resample"
+FILE_FIELD, TEXT_FIELD, RESAMPLE_FIELD, MODEL_FIELD = "file", "beat", "resample", "model"
 DOWNLOAD_NAME = "ecg-verdicts.csv"
 # Pasted text is held in memory whole: room for the page's 1,000 beats as CSV rows, no more.
 MAX_PASTED_BYTES = 2 << 20
@@ -70,6 +77,7 @@ class PageForm:
     file_bytes: bytes | None = None
     text: str = ""
     resample: bool = False
+    model: str | None = None  # by name; None: the default model
 
     @property
     def source(self) -> str | None:
@@ -148,10 +156,11 @@ async def page(request: Request) -> Response:
 @page_router.post("/", include_in_schema=False)
 async def score_page(request: Request) -> Response:
     """The page with the verdicts of the beats sent through its form, or what is wrong with them."""
-    scorer, max_beats = loaded_scorer(request), settings_of(request).page_max_beats
+    max_beats = settings_of(request).page_max_beats
     form = PageForm()
     try:
         form = await read_form(request)
+        scorer = chosen_scorer(request, form.model)
         # decoding, scoring and charts take a while for a large file: /health keeps answering
         results = await asyncio.to_thread(score_form, request, scorer, form, max_beats)
     except BadRequest as exc:
@@ -166,14 +175,15 @@ async def score_page(request: Request) -> Response:
 
 async def read_form(request: Request) -> PageForm:
     try:
-        async with request.form(max_files=1, max_fields=4, max_part_size=MAX_PASTED_BYTES) as form:
+        async with request.form(max_files=1, max_fields=5, max_part_size=MAX_PASTED_BYTES) as form:
             upload, text = form.get(FILE_FIELD), form.get(TEXT_FIELD)
             resample = form.get(RESAMPLE_FIELD) is not None
             pasted = text if isinstance(text, str) else ""
+            model = str(form.get(MODEL_FIELD) or "") or None
             if isinstance(upload, UploadFile) and (upload.filename or upload.size):
                 content = await upload.read()
-                return PageForm(upload.filename or "(unnamed)", content, pasted, resample)
-            return PageForm(text=pasted, resample=resample)
+                return PageForm(upload.filename or "(unnamed)", content, pasted, resample, model)
+            return PageForm(text=pasted, resample=resample, model=model)
     except StarletteHTTPException as exc:
         if exc.status_code != 400:  # a body too large or too slow: the middleware's answer
             raise
@@ -240,6 +250,39 @@ def beat_row(result: dict[str, Any], beat: npt.NDArray[np.float32], threshold: f
     )
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """The models a page offers, and the one chosen (the default one until a form says)."""
+
+    names: list[str]
+    chosen: str
+    default: str
+    metadata: ModelMetadata
+
+    @property
+    def is_default(self) -> bool:
+        return self.chosen == self.default
+
+
+def chosen_scorer(request: Request, name: str | None) -> Scorer:
+    """The model a form picked, by name; an unknown one is a problem shown on the page."""
+    try:
+        return loaded_registry(request).get(name)
+    except UnknownModelError as exc:
+        message = f"{exc.name!r} is not a model of this service; the models are " + ", ".join(
+            exc.available
+        )
+        raise BadRequest(422, "Unknown model", [Problem("model", message)]) from None
+
+
+def model_choice(request: Request, name: str | None) -> ModelChoice:
+    registry = loaded_registry(request)
+    chosen = name if name in registry.scorers else registry.default_name
+    return ModelChoice(
+        registry.names, chosen, registry.default_name, registry.scorers[chosen].metadata
+    )
+
+
 def failure_of(exc: BadRequest, source: str | None) -> Failure:
     return Failure(exc.status, exc.title, source, exc.problems, exc.more)
 
@@ -251,13 +294,15 @@ async def render(
     failure: Failure | None = None,
 ) -> Response:
     """The page, rendered in a thread: a thousand charts take a moment."""
-    metadata = loaded_scorer(request).metadata
+    choice = model_choice(request, form.model)
     context = {
         "form": form,
         "results": results,
         "failure": failure,
-        "model": metadata,
-        "plots": plots_of(metadata),
+        "model": choice.metadata,
+        "models": choice,
+        # the training report's plots are served for the default model (/v1/model/plots)
+        "plots": plots_of(choice.metadata) if choice.is_default else [],
         "max_beats": settings_of(request).page_max_beats,
         "download_name": DOWNLOAD_NAME,
     }

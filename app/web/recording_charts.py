@@ -25,9 +25,15 @@ SIGNAL_COLOUR, RATE_COLOUR, BAD_COLOUR = "#1e293b", "#1d4ed8", "#94a3b8"
 MARK_COLOURS = {**VERDICT_COLOURS, "unscored": BAD_COLOUR}
 
 
-def overview_svg(rows: Sequence[BeatRow], duration_s: float, stretches: list[BadStretch]) -> str:
+def overview_svg(
+    rows: Sequence[BeatRow],
+    duration_s: float,
+    stretches: list[BadStretch],
+    baseline: tuple[float, float] | None = None,
+) -> str:
     """Heart rate per beat over the recording; abnormal beats as red ticks along the top, stretches
-    of bad signal shaded."""
+    of bad signal shaded grey, and the baseline the model was fitted on (if it was fitted on this
+    recording) shaded blue."""
     rated = [row for row in rows if row.heart_rate_bpm is not None]
     rates = [row.heart_rate_bpm or 0.0 for row in rated]
     ticks = nice_ticks(min(rates, default=40.0), max(rates, default=120.0), 4)
@@ -47,6 +53,13 @@ def overview_svg(rows: Sequence[BeatRow], duration_s: float, stretches: list[Bad
         f'fill="{BAD_COLOUR}" fill-opacity="0.35"><title>{escape(s.issue)}</title></rect>'
         for s in stretches
     )
+    if baseline is not None:
+        start, end = x(baseline[0]), x(min(baseline[1], duration_s))
+        shading += (
+            f'<rect class="baseline" x="{number(start)}" y="{TOP}" width="{number(end - start)}" '
+            f'height="{plot_h}" fill="{RATE_COLOUR}" fill-opacity="0.08"><title>baseline the '
+            "model was fitted on</title></rect>"
+        )
     abnormal = "".join(
         f"M{number(x(row.time_s))} {TOP - 10}v8" for row in rows if row.verdict == "abnormal"
     )

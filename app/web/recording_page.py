@@ -17,13 +17,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from app.api.routes import loaded_scorer, settings_of
+from app.api.routes import settings_of
 from app.inference.scoring import Scorer, operating_point
 from app.inputs.problems import BadRequest, Problem
 from app.inputs.uploads import UploadedFile
 from app.recordings.report import beats_csv, recording_document
 from app.web.charts import beat_chart_svg
-from app.web.page import PAGE_HEADERS, RESULTS_HEADERS, Failure, failure_of, templates
+from app.web.page import (
+    MODEL_FIELD,
+    PAGE_HEADERS,
+    RESULTS_HEADERS,
+    Failure,
+    chosen_scorer,
+    failure_of,
+    model_choice,
+    templates,
+)
 from app.web.recording_charts import overview_svg, strip_svgs
 
 if TYPE_CHECKING:
@@ -42,6 +51,7 @@ class RecordingForm:
     files: list[UploadedFile]
     lead: str | None = None
     sampling_rate: float | None = None
+    model: str | None = None
 
     @property
     def source(self) -> str:
@@ -63,6 +73,7 @@ class RecordingResults:
     warnings: list[str]
     annotations: dict[str, Any] | None
     bad_stretches: list[Any]
+    baseline: tuple[float, float] | None
     overview: str
     strips: list[tuple[float, str]]
     flagged: list[FlaggedBeat]
@@ -77,17 +88,19 @@ async def recording_page(request: Request) -> Response:
 
 @recording_page_router.post("/recordings", include_in_schema=False)
 async def score_recording_page(request: Request) -> Response:
-    scorer = loaded_scorer(request)
+    form: RecordingForm | None = None
     try:
         form = await read_form(request)
+        scorer = chosen_scorer(request, form.model)
         results = await asyncio.to_thread(analyse_form, request, scorer, form)
     except BadRequest as exc:
-        return await render(request, failure=failure_of(exc, None))
-    return await render(request, results=results)
+        chosen = form.model if form else None
+        return await render(request, failure=failure_of(exc, None), model=chosen)
+    return await render(request, results=results, model=form.model)
 
 
 async def read_form(request: Request) -> RecordingForm:
-    async with request.form(max_files=MAX_FILES, max_fields=4) as form:
+    async with request.form(max_files=MAX_FILES, max_fields=5) as form:
         uploads = [
             UploadedFile(item.filename or "", await item.read())
             for item in form.getlist(FILES_FIELD)
@@ -95,6 +108,7 @@ async def read_form(request: Request) -> RecordingForm:
         ]
         lead = str(form.get(LEAD_FIELD) or "").strip() or None
         rate_text = str(form.get(RATE_FIELD) or "").strip()
+        model = str(form.get(MODEL_FIELD) or "") or None
     if not uploads:
         message = "choose the recording's file(s), then press Score"
         raise BadRequest(422, "Nothing to score", [Problem("form", message)])
@@ -103,12 +117,12 @@ async def read_form(request: Request) -> RecordingForm:
     except ValueError:
         message = f"{rate_text!r} is not a number of samples per second"
         raise BadRequest(422, "Invalid form", [Problem("sampling rate", message)]) from None
-    return RecordingForm(uploads, lead, rate)
+    return RecordingForm(uploads, lead, rate, model)
 
 
 def analyse_form(request: Request, scorer: Scorer, form: RecordingForm) -> RecordingResults:
     from app.inputs.recording_files import read_uploaded_recording
-    from app.recordings.analysis import analyse_upload, timing_rule
+    from app.recordings.analysis import analyse_upload, baseline_stretch_of, timing_rule
 
     recording = read_uploaded_recording(form.files, form.sampling_rate)
     point = operating_point(scorer.metadata)
@@ -118,13 +132,17 @@ def analyse_form(request: Request, scorer: Scorer, form: RecordingForm) -> Recor
     document = recording_document(analysis)
     csv_text = beats_csv(document)
     flagged = [row for row in analysis.rows if row.verdict == "abnormal"]
+    baseline = baseline_stretch_of(scorer.metadata, recording)
     return RecordingResults(
         source=form.source,
         summary=analysis.summary,
         warnings=analysis.warnings,
         annotations=analysis.comparison,
         bad_stretches=document["bad_stretches"],
-        overview=overview_svg(analysis.rows, recording.duration_s, analysis.bad_stretches),
+        baseline=baseline,
+        overview=overview_svg(
+            analysis.rows, recording.duration_s, analysis.bad_stretches, baseline
+        ),
         strips=strip_svgs(analysis.signal, recording.sampling_rate, analysis.rows),
         flagged=[flagged_beat(analysis, row.index, point.threshold) for row in flagged][
             :MAX_BEAT_CHARTS
@@ -153,11 +171,14 @@ async def render(
     request: Request,
     results: RecordingResults | None = None,
     failure: Failure | None = None,
+    model: str | None = None,
 ) -> Response:
+    choice = model_choice(request, model)
     context = {
         "results": results,
         "failure": failure,
-        "model": loaded_scorer(request).metadata,
+        "model": choice.metadata,
+        "models": choice,
         "max_minutes": settings_of(request).max_recording_s / 60,
         "download_name": DOWNLOAD_NAME,
     }

@@ -260,3 +260,16 @@ def record_100(mitdb_dir: Path) -> Record100:
         np.asarray(annotation.sample)[keep],
         [annotation.symbol[i] for i in keep],
     )
+
+
+@pytest.fixture(scope="session")
+def record_100_baseline(mitdb_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding `baseline-100`: a quick baseline fitted on record 100's first 2.5 minutes
+    with `ecg-train --recording` (4 epochs; the README gives the full run's figures)."""
+    from training.cli import main as train_main
+
+    models = tmp_path_factory.mktemp("models")
+    args = ["--recording", str(mitdb_dir / "100.hea"), "--baseline", "0:02:30"]
+    quick = ["--epochs", "4", "--ensemble-size", "1", "--patience", "2", "--quiet"]
+    assert train_main([*args, "--output", str(models / "baseline-100"), *quick]) == 0
+    return models

@@ -78,3 +78,29 @@ def test_recording_page_shows_record_100_whole_and_beat_by_beat(
     assert offline_browser.blocked == []
     save_screenshot(page, tmp_path, "recording_page_full.png")
     publish_screenshot(page.locator("#results").screenshot(), tmp_path, "recording_page.png")
+
+
+def test_recording_page_scores_with_the_model_picked_and_shows_its_baseline(
+    serve,
+    offline_browser: OfflineBrowser,
+    shipped_model_dir: Path,
+    record_100: Record100,
+    record_100_baseline: Path,
+) -> None:
+    server = serve(shipped_model_dir, env={"ECG_MODELS_DIR": str(record_100_baseline)})
+    page = offline_browser.page
+    page.goto(server.base_url + "/recordings")
+    options = page.locator("select#model option").all_inner_texts()
+    assert options == ["baseline-100", "ecg5000 (default)"]
+    page.select_option("select#model", "baseline-100")
+    page.set_input_files(
+        "input#files", [str(record_100.directory / n) for n in ("100.hea", "100.dat")]
+    )
+    with page.expect_navigation(timeout=180_000):
+        page.click("form.upload button[type=submit]", no_wait_after=True)
+    page.wait_for_selector("#results")
+    assert "baseline-100" in page.locator("select#model option[selected]").inner_text()
+    assert "baseline fitted on the recording itself" in page.locator("#results").inner_text()
+    assert page.locator("p.warning").count() == 0  # the baseline describes this person
+    assert page.locator("svg.overview-chart rect.baseline").count() == 1
+    assert "150 s of this recording" in page.locator("p.baseline-note").inner_text()
