@@ -218,9 +218,9 @@ def format_soak(soak: SoakResult) -> str:
 
 @contextmanager
 def started(
-    server: Server, port: int, model_dir: Path
+    server: Server, port: int, model_dir: Path, extra_env: dict[str, str] | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    env = {**os.environ, "ECG_MODEL_DIR": str(model_dir)}
+    env = {**os.environ, "ECG_MODEL_DIR": str(model_dir), **(extra_env or {})}
     command = [*server.command, "--port", str(port)]
     # The service logs a JSON line per request, as it does in production; the lines go to a file
     # (a terminal would slow it down), shown only when the server fails to start.
