@@ -112,3 +112,27 @@ def test_stretches_are_read_as_clock_times() -> None:
     assert parse_stretch("10:00-15:30").end_s == 930
     with pytest.raises(ValueError, match="not a time"):
         parse_stretch("five minutes")
+
+
+def test_population_baseline_is_fitted_on_every_record_of_a_folder(
+    record_100_header: Path, tmp_path: Path
+) -> None:
+    """Two records here: record 100 and its V5 lead written as a record of its own."""
+    import shutil
+
+    import wfdb
+
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for name in ("100.hea", "100.dat"):
+        shutil.copy(record_100_header.parent / name, folder / name)
+    record = wfdb.rdrecord(str(record_100_header.with_suffix("")), channels=[1], sampto=360 * 200)
+    wfdb.wrsamp("v5", fs=record.fs, units=record.units, sig_name=["MLII"],
+                p_signal=record.p_signal, fmt=["16"], write_dir=str(folder))  # fmt: skip
+    output = tmp_path / "population"
+    args = ["--recordings", str(folder), "--baseline", "0:02:00", "--output", str(output)]
+    assert train_main([*args, *QUICK]) == 0
+    metadata = load_scorer(output).metadata
+    assert metadata.provenance.record == "100.hea, v5.hea"
+    assert metadata.provenance.stretch_s is None  # one stretch of each record
+    assert metadata.training_errors.n > 250  # two minutes of each
