@@ -42,7 +42,7 @@ from app.recordings.signal import Recording, choose_lead
 from training.atomic import atomic_directory
 from training.config import TrainConfig
 from training.model import average_of
-from training.plots import LOSS_PNG, plot_loss
+from training.plots import HISTOGRAM_PNG, LOSS_PNG, plot_error_histogram, plot_loss
 from training.split import hold_out_indices
 from training.train import (
     Log,
@@ -221,6 +221,10 @@ def export_baseline(
         export_onnx(fit.model, staging / ONNX_FILE)
         curves = [(member.history, member.best_epoch) for member in fit.members]
         plot_loss(curves, staging / LOSS_PNG, fit.config.trim_fraction)
+        all_normal = np.ones(len(fit.errors), dtype=bool)  # no labels: the baseline's beats
+        plot_error_histogram(
+            fit.errors, all_normal, fit.threshold, staging / HISTOGRAM_PNG, "the baseline's beats"
+        )
         files = {path.name: file_sha256(path) for path in sorted(staging.iterdir())}
         metadata = ModelMetadata(
             model_version=f"{_name(sources)}-baseline-{created_at:%Y%m%d}-{files[ONNX_FILE][:8]}",

@@ -23,14 +23,12 @@ from app.api.routes import (
     RawRequestRoute,
     json_or_csv_responses,
     json_response,
-    loaded_scorer,
-    model_name_of,
     post_for_every_model,
     query_parameters,
-    settings_of,
     wants_csv,
 )
 from app.api.schemas import RecordingOptions, RecordingResponse
+from app.api.serving import loaded_scorer, model_name_of, settings_of
 from app.inference.scoring import Scorer, operating_point
 from app.inputs.decoding import decode_query
 from app.inputs.problems import BadRequest, Problem

@@ -8,12 +8,9 @@ more than it gave on a single-process server. Scale out with worker processes in
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -21,7 +18,6 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
-from app.api.errors import ModelNotReadyError
 from app.api.schemas import (
     CsvPredictOptions,
     Health,
@@ -35,10 +31,15 @@ from app.api.schemas import (
     Readiness,
     predict_response_body,
 )
-from app.config import Settings
+from app.api.serving import (
+    loaded_registry,
+    loaded_scorer,
+    score_beats,
+    settings_of,
+)
 from app.inference.registry import ModelRegistry
 from app.inference.reloading import reload_model
-from app.inference.scoring import OperatingPoint, Scorer, Scores, operating_point
+from app.inference.scoring import operating_point
 from app.inputs.csv_input import decode_csv_beats, results_csv
 from app.inputs.decoding import (
     BINARY_TYPE,
@@ -49,7 +50,7 @@ from app.inputs.decoding import (
 )
 from app.inputs.problems import BadRequest
 from app.inputs.problems import Problem as ProblemItem
-from app.ops.telemetry import METRICS_CONTENT_TYPE, Telemetry, record_scoring
+from app.ops.telemetry import METRICS_CONTENT_TYPE, Telemetry
 
 router = APIRouter()
 
@@ -103,47 +104,6 @@ def problem_doc() -> dict[str, Any]:
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: problem_doc() for status in (400, 413, 415, 422, 503)
 }
-
-
-MODEL_NAME_PARAM = "model_name"
-
-
-def loaded_registry(request: Request) -> ModelRegistry:
-    registry: ModelRegistry | None = request.app.state.registry
-    if registry is None:
-        raise ModelNotReadyError
-    return registry
-
-
-def loaded_scorer(request: Request) -> Scorer:
-    """The scorer of the model the path names (`/v1/models/{model_name}/...`), else the default
-    one; `UnknownModelError` (404) for a name the registry does not hold."""
-    return loaded_registry(request).get(request.path_params.get(MODEL_NAME_PARAM))
-
-
-def score_beats(
-    request: Request, scorer: Scorer, beats: npt.NDArray[np.float32], point: OperatingPoint
-) -> Scores:
-    """Score beats, and count them (and the abnormal ones) in the metrics and the log line."""
-    started = time.perf_counter()
-    scores = scorer.score(beats)
-    inference_s = time.perf_counter() - started
-    abnormal = int(np.count_nonzero(scores.is_anomaly(point.threshold)))
-    telemetry: Telemetry = request.app.state.telemetry
-    scored = (len(beats), abnormal)
-    record_scoring(request.scope, telemetry, model_name_of(request), scored, inference_s)
-    return scores
-
-
-def model_name_of(request: Request) -> str:
-    """The name of the model a request is addressed to (the default one's when unnamed)."""
-    name: str | None = request.path_params.get(MODEL_NAME_PARAM)
-    return name or loaded_registry(request).default_name
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def query_parameters(options_type: type[BaseModel]) -> list[dict[str, Any]]:

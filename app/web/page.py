@@ -23,14 +23,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.routes import (
-    loaded_registry,
-    loaded_scorer,
-    problem_doc,
-    score_beats,
-    settings_of,
-)
+from app.api.routes import problem_doc
 from app.api.schemas import predict_response_body
+from app.api.serving import loaded_registry, loaded_scorer, score_beats, settings_of
 from app.inference.artifact import ModelMetadata
 from app.inference.registry import UnknownModelError
 from app.inference.scoring import Scorer, UnscorableBeatsError, operating_point

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from app.api.routes import settings_of
+from app.api.serving import settings_of
 from app.inference.scoring import Scorer, operating_point
 from app.inputs.problems import BadRequest, Problem
 from app.inputs.uploads import UploadedFile

@@ -42,6 +42,7 @@ def test_baseline_is_an_ordinary_model_directory_that_says_whose_it_is(baseline_
     assert metadata.rhythm is not None and 0.8 < metadata.rhythm.premature_below < 0.95
     assert metadata.threshold_rule.describe().startswith("100th percentile")
     assert metadata.training_errors.n > 150  # beats of the two and a half minutes
+    assert {"loss.png", "error_histogram.png", "model.onnx", "model.keras"} <= set(metadata.files)
 
 
 def test_service_scores_a_recording_with_the_baseline(
