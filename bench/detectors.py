@@ -47,6 +47,14 @@ def neurokit_peaks(signal: np.ndarray, rate: int) -> np.ndarray:
     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
 
 
+def detection_scores(reference: np.ndarray, peaks: np.ndarray, rate: int) -> tuple[float, float]:
+    """Sensitivity and positive predictivity within 150 ms (0 and NaN when nothing was found)."""
+    if len(peaks) == 0:
+        return 0.0, float("nan")
+    compared = processing.compare_annotations(reference, peaks, round(0.15 * rate))
+    return compared.sensitivity, compared.positive_predictivity
+
+
 def detectors() -> dict[str, Detector]:
     found: dict[str, Detector] = {"sleepecg": sleepecg_peaks, "wfdb xqrs": xqrs_peaks}
     if importlib.util.find_spec("neurokit2") is not None:
@@ -75,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                     started = time.perf_counter()
                     peaks = detect(sign * signal, rate)
                     seconds = time.perf_counter() - started
-                    compared = processing.compare_annotations(reference, peaks, round(0.15 * rate))
-                    sens, ppv = compared.sensitivity, compared.positive_predictivity
+                    sens, ppv = detection_scores(reference, peaks, rate)
                     totals.setdefault(name, []).append(seconds)
                     print(f"| {name} | {lead_name} | {rate} | {polarity} | {sens:.4f} | "
                           f"{ppv:.4f} | {seconds:.2f} |")  # fmt: skip
