@@ -137,3 +137,14 @@ def test_population_baseline_is_fitted_on_every_record_of_a_folder(
     assert metadata.provenance.record == "100.hea, v5.hea"
     assert metadata.provenance.stretch_s is None  # one stretch of each record
     assert metadata.training_errors.n > 250  # two minutes of each
+
+
+def test_baseline_on_annotated_normal_beats_leaves_the_others_out(
+    record_100_header: Path, baseline_dir: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "annotated"
+    args = ["--recording", str(record_100_header), "--baseline", "0:02:30", "--annotations", "atr"]
+    assert train_main([*args, "--output", str(output), *QUICK]) == 0
+    unlabelled = load_scorer(baseline_dir).metadata.training_errors.n
+    annotated = load_scorer(output).metadata.training_errors.n
+    assert 0 < unlabelled - annotated <= 10  # the few premature beats of those minutes
