@@ -21,6 +21,11 @@ class Settings(BaseSettings):
         description="Model directory to serve (metadata.json + model.onnx). POST /v1/model/reload "
         "and SIGHUP load it again.",
     )
+    model_name: str = Field(
+        default="ecg-anomaly",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="The model's name in the Open Inference Protocol (/v2/models/{name}).",
+    )
     max_beats: int = Field(default=10_000, ge=1, description="Most beats accepted in one request.")
     max_body_bytes: int = Field(
         default=64 * MIB,

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api.docs import DOCS_URL, install_swagger_ui
 from app.api.errors import install_error_handlers
+from app.api.inference_protocol import inference_protocol_router
 from app.api.middleware import ApiKeyRequired, BodyDeadline, BodySizeLimit, StartupFailureAsOneLine
 from app.api.openapi import build_openapi
 from app.api.routes import raw_router, router
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(raw_router)
     app.include_router(router)
     app.include_router(page_router)
+    app.include_router(inference_protocol_router)
     install_swagger_ui(app)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -106,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def route_paths_of(app: FastAPI) -> frozenset[str]:
     """The path (template) of every route, read from the routers included above."""
-    routers = (raw_router, router, page_router)
+    routers = (raw_router, router, page_router, inference_protocol_router)
     paths = {route.path for each in routers for route in each.routes if isinstance(route, APIRoute)}
     return frozenset(paths) | open_paths_of(app)
 
