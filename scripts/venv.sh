@@ -21,3 +21,18 @@ install_chromium() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
+
+# Debian's nginx for the load-balancer tests (tests/deploy), unless one is on PATH or ECG_NGINX
+# names it. Only the binary is used: the tests start it on loopback with the project's config.
+install_nginx() {
+  if [ -n "${ECG_NGINX:-}" ] || command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then
+    return 0
+  fi
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing nginx for the load-balancer tests (apt-get install nginx)" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx >/dev/null
+  # Debian starts the packaged service on port 80; the tests need only the binary
+  $sudo service nginx stop >/dev/null 2>&1 || true
+}
