@@ -22,17 +22,26 @@ install_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
 
-# Debian's nginx for the load-balancer tests (tests/deploy), unless one is on PATH or ECG_NGINX
-# names it. Only the binary is used: the tests start it on loopback with the project's config.
-install_nginx() {
-  if [ -n "${ECG_NGINX:-}" ] || command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then
+# A Debian package for the deployment tests, unless its command is on PATH (or in /usr/sbin):
+# `install_with_apt nginx nginx` for the load balancer the tests run in front of real replicas.
+install_with_apt() {
+  local command=$1 package=$2
+  if command -v "$command" >/dev/null || [ -x "/usr/sbin/$command" ]; then
     return 0
   fi
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "installing nginx for the load-balancer tests (apt-get install nginx)" >&2
+  echo "installing $package for the deployment tests (apt-get install $package)" >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx >/dev/null
-  # Debian starts the packaged service on port 80; the tests need only the binary
-  $sudo service nginx stop >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$package" \
+    >/dev/null
+  if [ "$package" = nginx ]; then  # Debian starts the packaged server; the tests need the binary
+    $sudo service nginx stop >/dev/null 2>&1 || true
+  fi
+}
+
+# checkov in a venv of its own (.venv-policy): its pins clash with the dev tools (pyproject.toml)
+setup_policy_venv() {
+  (VENV=.venv-policy setup_venv policy)
+  export ECG_CHECKOV=$PWD/.venv-policy/bin/checkov
 }
