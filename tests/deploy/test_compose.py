@@ -56,4 +56,7 @@ def test_balancer_runs_the_projects_nginx_config_pointed_at_the_api_service() ->
     assert "server api:8000 resolve" in config  # re-resolved: replicas added later get traffic
     assert "resolver 127.0.0.11" in config  # Docker's DNS
     version = re.fullmatch(r"nginx:(\d+)\.(\d+)(\.\d+)?-alpine", services()["lb"]["image"])
-    assert version and (int(version[1]), int(version[2])) >= (1, 28)  # `resolve` in open-source nginx: 1.27.3 and later
+    assert version and (int(version[1]), int(version[2])) >= (
+        1,
+        28,
+    )  # `resolve` in open-source nginx: 1.27.3 and later
