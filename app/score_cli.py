@@ -188,13 +188,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ecg-score",
-        description="Score a CSV of beats (one per row, optionally a label column) offline.",
-    )
-    parser.add_argument("input", type=Path, help="CSV of beats, as POST /v1/predict/csv takes")
-    parser.add_argument("--output", "-o", type=Path, required=True, help="CSV of verdicts")
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, and --k or --threshold: the model and operating point (ecg-score, ecg-bulk)."""
     parser.add_argument(
         "--model",
         type=Path,
@@ -206,6 +201,16 @@ def _parser() -> argparse.ArgumentParser:
         "--k", type=_non_negative, help="threshold = mean + k * std of the training errors"
     )
     point.add_argument("--threshold", type=_positive, help="this reconstruction-error threshold")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecg-score",
+        description="Score a CSV of beats (one per row, optionally a label column) offline.",
+    )
+    parser.add_argument("input", type=Path, help="CSV of beats, as POST /v1/predict/csv takes")
+    parser.add_argument("--output", "-o", type=Path, required=True, help="CSV of verdicts")
+    add_model_arguments(parser)
     parser.add_argument(
         "--chunk-rows", type=_positive_int, default=1000, help="rows scored at once (1000)"
     )
