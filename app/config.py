@@ -58,9 +58,10 @@ class Settings(BaseSettings):
     )
     api_key: SecretStr | None = Field(
         default=None,
-        description="When set, every endpoint but /health, /ready, /metrics, the API "
-        "documentation (/docs, /openapi.json) and static files requires this key in the X-API-Key "
-        "header, the page at / included (a browser cannot send the header). Unset: open.",
+        description="When set, every endpoint but /health, /ready, /metrics, /v2/health/*, the "
+        "API documentation (/docs, /openapi.json) and static files requires this key in the "
+        "X-API-Key header, the page at / included (a browser cannot send the header). "
+        "Unset: open.",
     )
 
     @field_validator("log_level", mode="before")

@@ -32,7 +32,7 @@ Scores ECG heartbeats with an autoencoder trained on normal beats only.
 A beat whose reconstruction error (mean absolute error) exceeds the model's threshold is
 **abnormal**. Errors are returned as RFC 9457 problem documents.
 """
-OPERATIONS_PATHS = ("/health", "/ready", "/metrics")
+OPERATIONS_PATHS = ("/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready")
 STATIC_URL = "/static"  # the page's files and Swagger UI's (app.api.docs), open to all
 
 

@@ -22,8 +22,8 @@ install_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
 
-# A Debian package for the deployment tests, unless its command is on PATH (or in /usr/sbin):
-# `install_with_apt nginx nginx` for the load balancer the tests run in front of real replicas.
+# A Debian package, unless its command is on PATH (or in /usr/sbin): `install_with_apt nginx
+# nginx` for the load balancer the tests and bench/scale.py run in front of real replicas.
 install_with_apt() {
   local command=$1 package=$2
   if command -v "$command" >/dev/null || [ -x "/usr/sbin/$command" ]; then
@@ -31,7 +31,7 @@ install_with_apt() {
   fi
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "installing $package for the deployment tests (apt-get install $package)" >&2
+  echo "installing $package (apt-get install $package)" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$package" \
     >/dev/null

@@ -48,7 +48,7 @@ class BulkJob:
     model_dir: Path
     point: OperatingPoint
     keep: tuple[str, ...] = ()
-    batch_rows: int = 65_536
+    batch_rows: int = 16_384
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 import tritonclient.http as triton
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from tritonclient.utils import InferenceServerException
 
+from app.config import Settings
 from app.inference.scoring import load_scorer
+from app.main import create_app
 
 MODEL = "ecg-anomaly"
 
@@ -203,3 +207,14 @@ def test_oip_infer_answers_malformed_bodies_in_the_protocols_error_form(
     status, document = post_raw(server_url, body, headers)
     assert (status, list(document)) == (415 if "gzip" in message else 400, ["error"])
     assert document["error"].startswith(message)
+
+
+def test_oip_health_stays_open_with_an_api_key_and_infer_does_not(
+    shipped_model_dir: Path,
+) -> None:
+    settings = Settings(model_dir=shipped_model_dir, api_key=SecretStr("k3y"))
+    with TestClient(create_app(settings)) as keyed:
+        assert keyed.get("/v2/health/ready").json() == {"ready": True}
+        assert keyed.get("/v2/health/live").status_code == 200
+        assert keyed.post(f"/v2/models/{MODEL}/infer", content=b"{}").status_code == 401
+        assert keyed.get(f"/v2/models/{MODEL}", headers={"X-API-Key": "k3y"}).status_code == 200
