@@ -331,14 +331,17 @@ def format_table(results: list[ServerResult], scenarios: dict[str, Scenario]) ->
             "lower",
         )
     )
-    lines = [
-        f"| measure | {service.name} | naive | service vs naive |",
-        "| --- | ---: | ---: | ---: |",
+    cells = [
+        [label, _fmt(mine), _fmt(theirs), _ratio(mine, theirs, better)]
+        for label, mine, theirs, better in rows
     ]
-    for label, mine, theirs, better in rows:
-        lines.append(
-            f"| {label} | {_fmt(mine)} | {_fmt(theirs)} | {_ratio(mine, theirs, better)} |"
-        )
+    return markdown_table(["measure", service.name, "naive", "service vs naive"], cells)
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table, its first column left-aligned and the figures right-aligned."""
+    lines = ["| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * (len(headers) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 

@@ -46,6 +46,7 @@ from bench.run import (
     Scenario,
     Server,
     free_port,
+    markdown_table,
     run_wrk,
     started,
     tree_rss_mb,
@@ -120,18 +121,23 @@ def format_nginx(
     peak_mb: float,
 ) -> str:
     reference_load, reference_one = results["direct, 1 replica"]
+    cells = [
+        [
+            name,
+            f"{load.requests_per_s:,.0f}",
+            f"{load.requests_per_s / reference_load.requests_per_s:.2f}x",
+            f"{load.p50_ms:.2f}",
+            f"{load.p99_ms:.2f}",
+            str(load.errors),
+        ]
+        for name, (load, _) in results.items()
+    ]
+    headers = ["path", "requests/s", "vs direct", "p50 ms", "p99 ms", "errors"]
     lines = [
         f"## 1-beat /v1/predict, {loaded.connections} connections, on {os.cpu_count()} cores",
         "",
-        "| path | requests/s | vs direct | p50 ms | p99 ms | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        markdown_table(headers, cells),
     ]
-    for name, (load, _) in results.items():
-        ratio = load.requests_per_s / reference_load.requests_per_s
-        lines.append(
-            f"| {name} | {load.requests_per_s:,.0f} | {ratio:.2f}x | {load.p50_ms:.2f} | "
-            f"{load.p99_ms:.2f} | {load.errors} |"
-        )
     through = results["nginx, 1 replica"][1]
     assert reference_one is not None and through is not None
     lines += [
@@ -234,18 +240,15 @@ def _peak_rss_mb() -> float:
 
 def format_bulk(rows: list[tuple[str, float, float, float]], beats: int, size_gb: float) -> str:
     reference_rate = rows[0][1]
-    lines = [
-        f"## bulk scoring, {beats:,} beats ({size_gb:.2f} GB of Parquet), on {os.cpu_count()} "
-        "cores",
-        "",
-        "| engine | beats/s | vs loop | peak RSS of one process MB | sum of peaks MB |",
-        "| --- | ---: | ---: | ---: | ---: |",
+    headers = ["engine", "beats/s", "vs loop", "peak RSS of one process MB", "sum of peaks MB"]
+    cells = [
+        [name, f"{rate:,.0f}", f"{rate / reference_rate:.2f}x", f"{peak:,.0f}", f"{total:,.0f}"]
+        for name, rate, peak, total in rows
     ]
-    for name, rate, peak, total in rows:
-        lines.append(
-            f"| {name} | {rate:,.0f} | {rate / reference_rate:.2f}x | {peak:,.0f} | {total:,.0f} |"
-        )
-    return "\n".join(lines)
+    title = (
+        f"## bulk scoring, {beats:,} beats ({size_gb:.2f} GB of Parquet), on {os.cpu_count()} cores"
+    )
+    return "\n".join([title, "", markdown_table(headers, cells)])
 
 
 def progress(message: str) -> None:
