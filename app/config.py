@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         description="The model the unnamed endpoints (/v1/predict, /v1/recordings, ...) use; by "
         "default ECG_MODEL_DIR's directory name.",
     )
+    model_name: str = Field(
+        default="ecg-anomaly",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="The model's name in the Open Inference Protocol (/v2/models/{name}).",
+    )
     max_beats: int = Field(default=10_000, ge=1, description="Most beats accepted in one request.")
     max_body_bytes: int = Field(
         default=64 * MIB,
@@ -71,9 +76,10 @@ class Settings(BaseSettings):
     )
     api_key: SecretStr | None = Field(
         default=None,
-        description="When set, every endpoint but /health, /ready, /metrics, the API "
-        "documentation (/docs, /openapi.json) and static files requires this key in the X-API-Key "
-        "header, the page at / included (a browser cannot send the header). Unset: open.",
+        description="When set, every endpoint but /health, /ready, /metrics, /v2/health/*, the "
+        "API documentation (/docs, /openapi.json) and static files requires this key in the "
+        "X-API-Key header, the page at / included (a browser cannot send the header). "
+        "Unset: open.",
     )
 
     @field_validator("log_level", mode="before")

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api.docs import DOCS_URL, install_swagger_ui
 from app.api.errors import install_error_handlers
+from app.api.inference_protocol import inference_protocol_router
 from app.api.middleware import ApiKeyRequired, BodyDeadline, BodySizeLimit, StartupFailureAsOneLine
 from app.api.openapi import build_openapi
 from app.api.recordings import recordings_router
@@ -33,7 +34,7 @@ Scores ECG heartbeats with an autoencoder trained on normal beats only.
 A beat whose reconstruction error (mean absolute error) exceeds the model's threshold is
 **abnormal**. Errors are returned as RFC 9457 problem documents.
 """
-OPERATIONS_PATHS = ("/health", "/ready", "/metrics")
+OPERATIONS_PATHS = ("/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready")
 STATIC_URL = "/static"  # the page's files and Swagger UI's (app.api.docs), open to all
 
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(page_router)
     app.include_router(recording_page_router)
+    app.include_router(inference_protocol_router)
     install_swagger_ui(app)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -115,7 +117,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def route_paths_of(app: FastAPI) -> frozenset[str]:
     """The path (template) of every route, read from the routers included above."""
-    routers = (raw_router, recordings_router, router, page_router, recording_page_router)
+    routers = (
+        raw_router,
+        recordings_router,
+        router,
+        page_router,
+        recording_page_router,
+        inference_protocol_router,
+    )
     paths = {route.path for each in routers for route in each.routes if isinstance(route, APIRoute)}
     return frozenset(paths) | open_paths_of(app)
 

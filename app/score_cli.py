@@ -192,6 +192,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, and --k or --threshold: the model and operating point (ecg-score, ecg-bulk)."""
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=Path(os.environ.get("ECG_MODEL_DIR", SHIPPED_MODEL_DIR)),
+        help="model directory (default: ECG_MODEL_DIR, else the shipped model)",
+    )
+    point = parser.add_mutually_exclusive_group()
+    point.add_argument(
+        "--k", type=_non_negative, help="threshold = mean + k * std of the training errors"
+    )
+    point.add_argument("--threshold", type=_positive, help="this reconstruction-error threshold")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecg-score",
@@ -205,17 +220,7 @@ def _parser() -> argparse.ArgumentParser:
         "an EDF file (.edf), or a CSV of samples with --recording",
     )
     parser.add_argument("--output", "-o", type=Path, required=True, help="CSV of verdicts")
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=Path(os.environ.get("ECG_MODEL_DIR", SHIPPED_MODEL_DIR)),
-        help="model directory (default: ECG_MODEL_DIR, else the shipped model)",
-    )
-    point = parser.add_mutually_exclusive_group()
-    point.add_argument(
-        "--k", type=_non_negative, help="threshold = mean + k * std of the training errors"
-    )
-    point.add_argument("--threshold", type=_positive, help="this reconstruction-error threshold")
+    add_model_arguments(parser)
     parser.add_argument(
         "--chunk-rows", type=_positive_int, default=1000, help="rows scored at once (1000)"
     )

@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         ("resident memory once ready MB", many[1], one[1], "lower"),
         ("resident memory after a request to each model MB", many[2], one[2], "lower"),
     ]
-    print(
-        comparison_table(f"{args.models + 1} models (1 worker)", rows).replace("naive", "1 model")
-    )
+    print(comparison_table(f"{args.models + 1} models (1 worker)", rows, other="1 model"))
     print()
     print(
         f"goal: under {GOAL_MB:g} MB: {many[2]:.0f} MB, {'met' if many[2] < GOAL_MB else 'NOT met'}"

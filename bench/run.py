@@ -334,16 +334,21 @@ def format_table(results: list[ServerResult], scenarios: dict[str, Scenario]) ->
     return comparison_table(service.name, rows)
 
 
-def comparison_table(service_name: str, rows: list[tuple[str, float, float | None, str]]) -> str:
-    """A Markdown table of (measure, service, naive, "higher"/"lower" is better) with ratios."""
-    lines = [
-        f"| measure | {service_name} | naive | service vs naive |",
-        "| --- | ---: | ---: | ---: |",
+def comparison_table(
+    service_name: str, rows: list[tuple[str, float, float | None, str]], other: str = "naive"
+) -> str:
+    """A Markdown table of (measure, service, the other, "higher"/"lower" is better) with ratios."""
+    cells = [
+        [label, _fmt(mine), _fmt(theirs), _ratio(mine, theirs, better)]
+        for label, mine, theirs, better in rows
     ]
-    for label, mine, theirs, better in rows:
-        lines.append(
-            f"| {label} | {_fmt(mine)} | {_fmt(theirs)} | {_ratio(mine, theirs, better)} |"
-        )
+    return markdown_table(["measure", service_name, other, f"service vs {other}"], cells)
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table, its first column left-aligned and the figures right-aligned."""
+    lines = ["| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * (len(headers) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Sets up a virtual environment with every dependency (serving, training, dev) and runs all checks:
 # ruff (lint and format), mypy on app/, hadolint on the Dockerfile, then the whole pytest suite,
-# browser tests included (Chromium is installed with apt-get when it is missing).
+# browser and deployment tests included (Chromium and nginx are installed with apt-get when
+# they are missing, checkov in .venv-policy; kubectl must be on PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/venv.sh
 setup_venv dev
 install_chromium  # the browser tests drive Debian's Chromium headless
+install_with_apt nginx nginx  # the load-balancer tests run it in front of real replicas
+# kubectl (kubectl kustomize) is on this kind of machine at /usr/bin/kubectl; Debian's own
+# kubernetes-client (1.20) is too old to render the manifests, so it is not installed here
+setup_policy_venv  # checkov, the policy scanner of the Kubernetes manifests
 
 export ECG_DATA_DIR=${ECG_DATA_DIR:-$PWD/../shared/data/ecg5000}
 "$VENV/bin/ruff" check .

@@ -21,3 +21,27 @@ install_chromium() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
+
+# A Debian package, unless its command is on PATH (or in /usr/sbin): `install_with_apt nginx
+# nginx` for the load balancer the tests and bench/scale.py run in front of real replicas.
+install_with_apt() {
+  local command=$1 package=$2
+  if command -v "$command" >/dev/null || [ -x "/usr/sbin/$command" ]; then
+    return 0
+  fi
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing $package (apt-get install $package)" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$package" \
+    >/dev/null
+  if [ "$package" = nginx ]; then  # Debian starts the packaged server; the tests need the binary
+    $sudo service nginx stop >/dev/null 2>&1 || true
+  fi
+}
+
+# checkov in a venv of its own (.venv-policy): its pins clash with the dev tools (pyproject.toml)
+setup_policy_venv() {
+  (VENV=.venv-policy setup_venv policy)
+  export ECG_CHECKOV=$PWD/.venv-policy/bin/checkov
+}

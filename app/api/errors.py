@@ -16,6 +16,7 @@ from app.inference.artifact import ArtifactError
 from app.inference.registry import UnknownModelError
 from app.inference.scoring import InvalidOperatingPointError, UnscorableBeatsError
 from app.inputs.decoding import bad_request_from
+from app.inputs.inference_protocol import InferenceProtocolError
 from app.inputs.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
 from app.ops.telemetry import REQUEST_ID_HEADER, request_id_of
 
@@ -95,6 +96,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelNotReadyError, _on_not_ready)  # type: ignore[arg-type]
     app.add_exception_handler(UnknownModelError, _on_unknown_model)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _on_http_exception)  # type: ignore[arg-type]
+    app.add_exception_handler(InferenceProtocolError, _on_inference_protocol_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)
 
 
@@ -158,6 +160,11 @@ async def _on_http_exception(_: Request, exc: HTTPException) -> JSONResponse:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+async def _on_inference_protocol_error(_: Request, exc: InferenceProtocolError) -> JSONResponse:
+    """The Open Inference Protocol's own error form (app.api.inference_protocol)."""
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

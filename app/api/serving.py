@@ -34,16 +34,22 @@ def loaded_scorer(request: Request) -> Scorer:
 
 
 def score_beats(
-    request: Request, scorer: Scorer, beats: npt.NDArray[np.float32], point: OperatingPoint
+    request: Request,
+    scorer: Scorer,
+    beats: npt.NDArray[np.float32],
+    point: OperatingPoint,
+    model: str | None = None,
 ) -> Scores:
-    """Score beats, and count them (and the abnormal ones) in the metrics and the log line."""
+    """Score beats, and count them (and the abnormal ones) in the metrics and the log line, under
+    `model` (by default the model the request's path names)."""
     started = time.perf_counter()
     scores = scorer.score(beats)
     inference_s = time.perf_counter() - started
     abnormal = int(np.count_nonzero(scores.is_anomaly(point.threshold)))
     telemetry: Telemetry = request.app.state.telemetry
     scored = (len(beats), abnormal)
-    record_scoring(request.scope, telemetry, model_name_of(request), scored, inference_s)
+    label = model or model_name_of(request)
+    record_scoring(request.scope, telemetry, label, scored, inference_s)
     return scores
 
 

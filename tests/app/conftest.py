@@ -43,14 +43,16 @@ def model_copy(shipped_model_dir: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(shipped_model_dir, tmp_path / "model"))
 
 
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Server]]:
-    """Start a real server process (`ecg-serve` unless told otherwise) on a free loopback port;
-    every process started is terminated at the end of the test."""
-    processes: list[subprocess.Popen[bytes]] = []
-    logs = tempfile.TemporaryDirectory(prefix="ecg-serve-logs-")
+class ServerStarter:
+    """Starts real server processes (`ecg-serve` unless told otherwise) on free loopback ports;
+    `close()` terminates every one it started."""
 
-    def start(
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.logs = tempfile.TemporaryDirectory(prefix="ecg-serve-logs-")
+
+    def __call__(
+        self,
         model_dir: Path,
         command: list[str] | None = None,
         wait: bool = True,
@@ -65,7 +67,7 @@ def serve() -> Iterator[Callable[..., Server]]:
             **(env or {}),
         }
         # the log goes to a file, not a pipe: one line per request would fill an unread pipe
-        log_path = Path(logs.name) / f"{port}.log"
+        log_path = Path(self.logs.name) / f"{port}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [*command, "--host", "127.0.0.1", "--port", str(port)],
@@ -74,18 +76,34 @@ def serve() -> Iterator[Callable[..., Server]]:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
-        processes.append(process)
+        self.processes.append(process)
         server = Server(f"http://127.0.0.1:{port}", process, log_path)
         if wait:
             server.wait_until_ready()
         return server
 
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
-    logs.cleanup()
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
+        self.logs.cleanup()
+
+
+@pytest.fixture
+def serve() -> Iterator[ServerStarter]:
+    """Start real server processes for one test."""
+    starter = ServerStarter()
+    yield starter
+    starter.close()
+
+
+@pytest.fixture(scope="module")
+def serve_for_module() -> Iterator[ServerStarter]:
+    """Start real server processes shared by the tests of a module."""
+    starter = ServerStarter()
+    yield starter
+    starter.close()
 
 
 @dataclass

@@ -97,7 +97,7 @@ def test_serving_process_maps_no_tensorflow_library(served: tuple[str, int]) -> 
 
 
 def test_compose_mounts_a_loadable_model_read_only() -> None:
-    service = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["ecg"]
+    service = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["api"]
     host_dir, container_dir, mode = service["volumes"][0].split(":")
     assert mode == "ro"
     model_in_container = Path(service["environment"]["ECG_MODEL_DIR"])
@@ -107,21 +107,13 @@ def test_compose_mounts_a_loadable_model_read_only() -> None:
 
 
 def test_compose_limits_resources_and_rotates_logs() -> None:
-    service = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["ecg"]
+    service = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["api"]
     limits = service["deploy"]["resources"]["limits"]
     assert float(limits["cpus"]) >= 1
     assert limits["memory"].endswith("M") and int(limits["memory"][:-1]) >= 256
     options = service["logging"]["options"]
     assert service["logging"]["driver"] == "json-file"
     assert options["max-size"] and int(options["max-file"]) >= 2
-
-
-def test_compose_replicas_example_names_a_load_balancer_config_that_exists() -> None:
-    text = (REPO_ROOT / "compose.yaml").read_text()
-    assert "replicas:" in text
-    config = REPO_ROOT / "deploy" / "nginx.conf"
-    assert str(config.relative_to(REPO_ROOT)) in text
-    assert "server ecg:8000" in config.read_text()
 
 
 def test_installed_package_carries_the_page_templates_and_static_files(tmp_path: Path) -> None:
@@ -146,7 +138,7 @@ def test_installed_package_carries_the_page_templates_and_static_files(tmp_path:
 def test_compose_gives_the_read_only_container_a_writable_tmp_for_uploads() -> None:
     """Multipart uploads over 1 MiB are spooled to /tmp: on a read-only root they need a tmpfs
     at least as large as the largest body the service accepts."""
-    service = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["ecg"]
+    service = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["api"]
     assert service["read_only"] is True
     (tmp,) = [mount for mount in service["tmpfs"] if mount.startswith("/tmp:")]
     size = tmp.split("size=")[1]

@@ -1,0 +1,1 @@
+"""Bulk scoring of Parquet archives, partition by partition, on a Dask cluster (`ecg-bulk`)."""
