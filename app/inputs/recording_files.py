@@ -282,7 +282,7 @@ def read_json_recording(body: bytes) -> Recording:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise _invalid("body", f"is not valid JSON: {exc}") from None
+        raise _invalid("body", f"is not valid JSON: {exc}", status=400) from None
     try:
         parsed = RecordingBody.model_validate(document)
     except ValidationError as exc:

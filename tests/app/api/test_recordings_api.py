@@ -385,3 +385,12 @@ def test_timing_rule_boundary_must_be_a_fraction(client: TestClient, record_100:
     )
     assert response.status_code == 422
     assert "query.premature_below" in _detail(response)
+
+
+def test_json_that_is_not_json_or_holds_no_numbers_is_refused(client: TestClient) -> None:
+    infinite = '{"sampling_rate": 360, "leads": {"MLII": [0.1, 1e999]}}'
+    response = client.post("/v1/recordings", content=infinite, headers=JSON)
+    assert response.status_code == 400 and "is not valid JSON" in _detail(response)
+    text = '{"sampling_rate": 360, "leads": {"I": ["a"]}}'
+    response = client.post("/v1/recordings", content=text, headers=JSON)
+    assert response.status_code == 422 and "body.leads.I.0" in _detail(response)
