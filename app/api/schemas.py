@@ -163,6 +163,14 @@ class ModelInfo(BaseModel):
     provenance: dict[str, Any] = Field(
         description="Whose heart the model learnt: data set, record, subject, lead, sampling rate."
     )
+    architecture: str = Field(
+        description="The autoencoder family: dense, denoising, sparse, conv, vae, contractive or "
+        "lstm (ecg-train --architecture)."
+    )
+    hyperparameters: dict[str, Any] = Field(
+        description="How the model was trained: the family's own hyper-parameters, then the "
+        "optimisation's (epochs, ensemble, trimming, shift augmentation)."
+    )
 
     @classmethod
     def from_metadata(cls, metadata: ModelMetadata) -> ModelInfo:
@@ -179,6 +187,8 @@ class ModelInfo(BaseModel):
             metrics=metadata.metrics.model_dump(),
             beat_window=metadata.beat_window.model_dump(),
             provenance=metadata.provenance.model_dump(),
+            architecture=metadata.training.architecture,
+            hyperparameters=metadata.training.hyperparameters,
         )
 
 
