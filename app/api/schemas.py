@@ -45,7 +45,8 @@ class OperatingPointOptions(BaseModel):
         default=None,
         gt=0,
         allow_inf_nan=False,
-        description="Another operating point: this reconstruction-error threshold.",
+        description="Another operating point: this reconstruction-error threshold. Given with "
+        "k, it takes precedence (the response's threshold_rule says so).",
     )
 
 

@@ -155,6 +155,15 @@ def test_predict_applies_a_requested_k_and_says_so(client: TestClient) -> None:
     assert body["results"][0]["verdict"] == "normal"
 
 
+def test_predict_with_k_and_threshold_applies_the_threshold(client: TestClient) -> None:
+    normal = _predict_examples(client)["normal"]["value"]
+    both = client.post("/v1/predict?k=1&threshold=0.00000001", json=normal)
+    assert both.status_code == 200
+    assert both.json()["threshold"] == 0.00000001
+    assert "precedence over k=1" in both.json()["threshold_rule"]
+    assert both.json()["results"][0]["verdict"] == "abnormal"
+
+
 def test_predict_applies_a_requested_threshold(client: TestClient) -> None:
     normal = _predict_examples(client)["normal"]["value"]
     strict = client.post("/v1/predict?threshold=0.00000001", json=normal).json()
@@ -173,7 +182,6 @@ def test_predict_applies_a_requested_threshold(client: TestClient) -> None:
         ("k=nan", "query.k"),
         ("threshold=0", "query.threshold"),
         ("threshold=inf", "query.threshold"),
-        ("k=1&threshold=0.1", "query"),
         ("explain=maybe", "query.explain"),
     ],
 )
