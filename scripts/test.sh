@@ -9,7 +9,8 @@ source scripts/venv.sh
 setup_venv dev
 install_chromium  # the browser tests drive Debian's Chromium headless
 
-export ECG_DATA_DIR=${ECG_DATA_DIR:-$PWD/../shared/data/ecg5000}
+# The data: ECG_DATA_DIR if set, else ../shared/data/ecg5000, else the public copy downloaded
+# into ~/.cache/ecg-anomaly (tests/conftest.py); with none of them the run stops in one line.
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
 "$VENV/bin/mypy"
