@@ -14,6 +14,9 @@ ArchitectureName = Literal["dense", "denoising", "sparse", "conv", "vae", "contr
 ARCHITECTURES: tuple[ArchitectureName, ...] = (
     "dense", "denoising", "sparse", "conv", "vae", "contractive", "lstm",
 )  # fmt: skip
+# `ecg-evaluate --leaderboard` compares every family and PCA, the non-deep baseline.
+PCA_ENTRY = "pca"
+LEADERBOARD_ENTRIES: tuple[str, ...] = (*ARCHITECTURES, PCA_ENTRY)
 # The noise `denoising` is trained with when --input-noise is not given (std, normalised units).
 DEFAULT_DENOISING_NOISE = 0.05
 CalibrationTarget = Literal["f1", "false-alarm-rate"]
