@@ -1,26 +1,86 @@
-"""Fixtures shared by every test: where the real data and the shipped model live."""
+"""Fixtures shared by every test: where the real data and the shipped model live.
+
+The data: `ECG_DATA_DIR` when set, else `../shared/data/ecg5000`, else the public copy downloaded
+and cached as `ecg-train --data ecg5000` does (`ECG_CACHE_DIR`), else the run stops with one line
+saying where to put the files.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app.config import SHIPPED_MODEL_DIR
+from training.data import DataError, fetch_ecg5000
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+DATA_DIR_ENV = "ECG_DATA_DIR"
+SHARED_DATA_DIR = Path("../shared/data/ecg5000")  # a checkout beside this one
+ECG5000_CSV = "ecg5000.csv"
+UCR_TRAIN_TXT = "ECG5000_TRAIN.txt"
+WHERE_TO_PUT_THE_DATA = (
+    f"ECG5000 data not found: put {ECG5000_CSV} in {SHARED_DATA_DIR}/ beside this checkout, set "
+    f"{DATA_DIR_ENV} to its directory, or let the tests download the public copy"
+)
+
+
+def data_directory(environ: Mapping[str, str]) -> Path | None:
+    """The directory of the shared files: `ECG_DATA_DIR` (relative to the repository root) when
+    set, else `../shared/data/ecg5000` if it holds the data; None when neither does."""
+    named = environ.get(DATA_DIR_ENV)
+    path = REPO_ROOT / Path(named or SHARED_DATA_DIR).expanduser()
+    return path.resolve() if (path / ECG5000_CSV).is_file() else None
+
+
+def locate_ecg5000(environ: Mapping[str, str], download: Callable[[], Path]) -> Path:
+    """`ecg5000.csv` in `data_directory`, else the cached public copy (`ecg-train --data ecg5000`
+    downloads the same one, into the same cache); `LookupError` with one line when none is
+    reachable."""
+    directory = data_directory(environ)
+    if directory is not None:
+        return directory / ECG5000_CSV
+    if environ.get(DATA_DIR_ENV):
+        raise LookupError(f"{DATA_DIR_ENV}={environ[DATA_DIR_ENV]} holds no {ECG5000_CSV}")
+    try:
+        return download()
+    except (DataError, OSError) as exc:
+        raise LookupError(f"{WHERE_TO_PUT_THE_DATA} (the download failed: {exc})") from None
+
+
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """The real ECG5000 files: `ECG_DATA_DIR` (relative to the repository root), by default
-    `../shared/data/ecg5000`. They are read in place, never copied into the repository."""
-    path = REPO_ROOT / Path(os.environ.get("ECG_DATA_DIR", "../shared/data/ecg5000")).expanduser()
-    if not (path / "ecg5000.csv").is_file():
-        pytest.fail(f"ECG5000 data not found in {path}; set ECG_DATA_DIR to its directory")
-    return path.resolve()
+def ecg5000_csv() -> Path:
+    """The real ECG5000 rows, read in place, never copied into the repository. The run stops with
+    one line saying where to put them when they are nowhere to be found."""
+    try:
+        return locate_ecg5000(os.environ, fetch_ecg5000)
+    except LookupError as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture(scope="session")
+def ucr_train_txt() -> Path:
+    """UCR's own TRAIN file: only the shared directory has it (the public copy is ecg.csv)."""
+    directory = data_directory(os.environ)
+    if directory is None or not (directory / UCR_TRAIN_TXT).is_file():
+        pytest.skip(f"{UCR_TRAIN_TXT} is only in the shared data directory ({DATA_DIR_ENV})")
+    return directory / UCR_TRAIN_TXT
+
+
+@pytest.fixture(scope="session")
+def shipped_training_csv(ecg5000_csv: Path) -> Path:
+    """The data the shipped model was trained on, for the tests that reproduce its figures: the
+    public copy holds 4,998 of the 5,000 rows, so its reference split is not the model's."""
+    from app.inference.artifact import file_sha256, read_metadata
+
+    if file_sha256(ecg5000_csv) != read_metadata(SHIPPED_MODEL_DIR).training.data_sha256:
+        pytest.skip(f"{ecg5000_csv} is not the data the shipped model was trained on")
+    return ecg5000_csv
 
 
 @pytest.fixture(scope="session")
@@ -29,11 +89,11 @@ def shipped_model_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def reference_test_split(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+def reference_test_split(shipped_training_csv: Path) -> tuple[np.ndarray, np.ndarray]:
     """The 1,000 held-out beats of the reference protocol and whether each is abnormal."""
     from sklearn.model_selection import train_test_split
 
-    table = np.loadtxt(data_dir / "ecg5000.csv", delimiter=",", dtype=np.float32)
+    table = np.loadtxt(shipped_training_csv, delimiter=",", dtype=np.float32)
     beats, labels = table[:, :-1], table[:, -1].astype(int)
     _, test_beats, _, test_labels = train_test_split(beats, labels, test_size=0.2, random_state=21)
     return test_beats, test_labels == 0

@@ -10,25 +10,52 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 ThresholdRuleName = Literal["mean-std", "percentile", "calibrated"]
+ArchitectureName = Literal["dense", "denoising", "sparse", "conv", "vae", "contractive", "lstm"]
+ARCHITECTURES: tuple[ArchitectureName, ...] = (
+    "dense", "denoising", "sparse", "conv", "vae", "contractive", "lstm",
+)  # fmt: skip
+# `ecg-evaluate --leaderboard` compares every family and PCA, the non-deep baseline.
+PCA_ENTRY = "pca"
+LEADERBOARD_ENTRIES: tuple[str, ...] = (*ARCHITECTURES, PCA_ENTRY)
+# The noise `denoising` is trained with when --input-noise is not given (std, normalised units).
+DEFAULT_DENOISING_NOISE = 0.05
 CalibrationTarget = Literal["f1", "false-alarm-rate"]
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of the dense autoencoder (the decoder mirrors the encoder).
+    """The autoencoder family (`training.architectures`) and its hyper-parameters.
 
-    With `ensemble_size` N > 1, N such autoencoders are fitted from different seeds and the model
-    is their average: one dense network whose reconstruction is the mean of theirs. Three trimmed
-    ones (`TrainConfig.trim_fraction`) keep the margin a single trimmed one loses: README,
-    "Three trimmed autoencoders".
+    `hidden_units` (the dense encoder, its last entry the code; the decoder mirrors it) serves
+    dense, denoising, sparse, vae and contractive; the other fields each belong to the families
+    their comments name. With `ensemble_size` N > 1, N such autoencoders are fitted from different
+    seeds and the model is their average: one network whose reconstruction is the mean of theirs.
+    Three trimmed ones (`TrainConfig.trim_fraction`) keep the margin a single trimmed one loses:
+    README, "Three trimmed autoencoders".
     """
 
+    architecture: ArchitectureName = "dense"
     hidden_units: tuple[int, ...] = (128, 64, 32)
     activation: str = "relu"
     dropout: float = 0.0
-    input_noise: float = 0.0
+    input_noise: float | None = None  # every family; None: DEFAULT_DENOISING_NOISE for denoising
+    sparsity_l1: float = 1e-5  # sparse: L1 weight on the code's activations
+    conv_filters: tuple[int, ...] = (32, 16)  # conv: filters per stride-2 Conv1D layer
+    kernel_size: int = 7  # conv
+    code_size: int = 32  # conv: the dense bottleneck
+    kl_weight: float = 1e-3  # vae: weight of the KL divergence against MAE
+    vae_sampling_seed: int = 0  # vae: seed of the code's sampling while training
+    contractive_weight: float = 1e-5  # contractive: weight of the code's squared Jacobian norm
+    lstm_units: int = 32  # lstm
+    lstm_step: int = 4  # lstm: samples read per time step (140 samples: 35 steps)
     learning_rate: float = 1e-3
     ensemble_size: int = 3
+
+    @property
+    def effective_input_noise(self) -> float:
+        if self.input_noise is not None:
+            return self.input_noise
+        return DEFAULT_DENOISING_NOISE if self.architecture == "denoising" else 0.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +80,10 @@ class TrainConfig:
     # every epoch after the first `trim_warmup` (0: off).
     trim_fraction: float = 0.015
     trim_warmup: int = 10
+    # `training.augment`: every epoch each fitted beat is shifted by up to this many samples of
+    # the recording (ECG5000: 250 Hz, about 205 samples a beat), as a beat cut from a recording is
+    # never aligned to the sample the way ECG5000's were (0: off).
+    max_shift: float = 0.0
     # TensorFlow's tutorial split; changing it makes results incomparable with the tutorial.
     test_size: float = 0.2
     split_random_state: int = 21

@@ -26,7 +26,7 @@ import numpy as np
 
 from app.inference.artifact import ArtifactError, MeanPlusKStd, ModelMetadata
 from app.inputs.problems import BadRequest
-from training.config import TrainConfig
+from training.config import LEADERBOARD_ENTRIES, TrainConfig
 from training.data import DATA_SET_NAME, DataError, Dataset, load_data_arg
 from training.options import (
     add_training_options,
@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         "seed 42: ecg-train's run) then N - 1 others, random_state = seed = S, S + 1, ... "
         "(skipping 21)",
     )
+    mode.add_argument(
+        "--leaderboard",
+        action="store_true",
+        help="train every autoencoder family, and PCA, on the same --splits random 80/20 splits "
+        "and seeds as --multi-split, and write a table and a plot comparing them (--output)",
+    )
     add(
         "--data",
         metavar="PATH|ecg5000",
@@ -120,10 +126,26 @@ def add_recording_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_multi_split_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument_group("multi-split mode").add_argument(
+    group = parser.add_argument_group("multi-split and leaderboard modes")
+    group.add_argument(
         "--seed-base", type=int, default=1, metavar="S", help="first random_state and seed"
     )
-    add_training_options(parser, with_seed=False, title="training (multi-split mode)")
+    group.add_argument(
+        "--splits",
+        type=_at_least_two,
+        default=5,
+        metavar="N",
+        help="leaderboard: the number of splits (the reference split first)",
+    )
+    group.add_argument(
+        "--entries",
+        type=_entries,
+        default=",".join(LEADERBOARD_ENTRIES),
+        metavar="NAME,...",
+        help="leaderboard: the families to compare (and pca); each is trained with the training "
+        "options below, --architecture aside",
+    )
+    add_training_options(parser, with_seed=False, title="training (multi-split, leaderboard)")
     parser.set_defaults(seed=TrainConfig().seed)  # the reference split's seed
 
 
@@ -165,12 +187,15 @@ def check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         return
     if args.data is None:
         parser.error("--data is required (or --recording, with --model)")
-    if args.multi_split is not None:
+    if args.multi_split is not None or args.leaderboard:
+        mode = "--leaderboard" if args.leaderboard else "--multi-split"
         for dest, option in MODEL_MODE_OPTIONS.items():
             if getattr(args, dest) not in (None, False):
-                parser.error(f"{option} goes with --model, not --multi-split")
+                parser.error(f"{option} goes with --model, not {mode}")
         if args.validation_fraction <= 0:
-            parser.error("--multi-split calibrates on the validation slice: it must not be 0")
+            parser.error(f"{mode} calibrates on the validation slice: it must not be 0")
+        if args.leaderboard and args.output is None:
+            parser.error("--leaderboard writes its table and plot: give --output DIR")
         return
     for dest, default in multi_split_defaults().items():
         if getattr(args, dest) != default:
@@ -198,6 +223,8 @@ def run(args: argparse.Namespace) -> int:
         dataset = load_data_arg(args.data)
         if args.multi_split is not None:
             return run_multi_split(args, dataset, started)
+        if args.leaderboard:
+            return run_leaderboard(args, dataset, started)
         return run_model(args, dataset)
     except (DataError, ArtifactError, EvaluationError) as exc:
         return _fail(str(exc), EXIT_USAGE)
@@ -315,6 +342,28 @@ def run_multi_split(args: argparse.Namespace, dataset: Dataset, started: float) 
     return 0
 
 
+def run_leaderboard(args: argparse.Namespace, dataset: Dataset, started: float) -> int:
+    from training import leaderboard, multi_split
+    from training.train import TrainingError
+
+    config = config_from_args(args)
+    plans = multi_split.plan_splits(args.splits, args.seed_base, config)
+    _say(
+        f"leaderboard: {', '.join(args.entries)} on {len(plans)} splits of {dataset.source} "
+        f"({dataset.n_rows} rows)"
+    )
+    try:
+        runs = leaderboard.run_leaderboard(dataset, config, plans, args.entries, log=_say)
+    except TrainingError as exc:
+        raise EvaluationError(str(exc)) from None
+    details = {"data": dataset.source, "data_sha256": dataset.sha256, "config": asdict(config)}
+    written = leaderboard.write_outputs(runs, details, args.output)
+    _say(leaderboard.markdown_table(leaderboard.summarise(runs)))
+    _say(f"written: {', '.join(str(path) for path in written)}")
+    _say(f"{time.perf_counter() - started:.1f}s in all")
+    return 0
+
+
 def _fail(message: str, code: int) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return code
@@ -329,6 +378,16 @@ def _at_least_two(text: str) -> int:
     if value < 2:
         raise argparse.ArgumentTypeError(f"must be at least 2 (for a spread), got {text}")
     return value
+
+
+def _entries(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in LEADERBOARD_ENTRIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"expected names from {','.join(LEADERBOARD_ENTRIES)}, got {text!r}"
+        )
+    return names
 
 
 def _positive_finite_float(text: str) -> float:

@@ -35,6 +35,7 @@ from app.inference.artifact import (
 )
 from app.inference.scoring import load_scorer, normalise
 from training.atomic import atomic_directory
+from training.config import ModelConfig
 from training.data import ECG5000_BEAT_WINDOW, ECG5000_PROVENANCE
 from training.evaluate import evaluate
 from training.plots import LOSS_PNG, plot_loss
@@ -57,7 +58,7 @@ def export_model(
     created_at = created_at or datetime.now(UTC)
     with atomic_directory(target) as staging:
         result.model.save(staging / KERAS_FILE)
-        export_onnx(result.model, staging / ONNX_FILE)
+        export_onnx(result.model, staging / ONNX_FILE, result.config.model.architecture)
         report = held_out_report(result, staging, created_at)
         plot_loss(
             [(member.history, member.best_epoch) for member in result.members],
@@ -93,14 +94,14 @@ def held_out_report(result: TrainingResult, staging: Path, created_at: datetime)
     )
 
 
-def export_onnx(model: keras.Model, path: Path) -> None:
+def export_onnx(model: keras.Model, path: Path, architecture: str = "dense") -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probing numpy's removed aliases
         model.export(str(path), format="onnx", verbose=False)
-    _drop_export_counters(path)
+    _drop_export_counters(path, architecture)
 
 
-def _drop_export_counters(path: Path) -> None:
+def _drop_export_counters(path: Path, architecture: str) -> None:
     """Replace the names tf2onnx numbers with process-wide counters by fixed ones.
 
     With the counters (`unk__6` for the batch dimension, `__inference___call___3502` in the doc
@@ -109,7 +110,7 @@ def _drop_export_counters(path: Path) -> None:
     """
     proto = onnx.load(str(path))
     graph = proto.graph
-    graph.doc_string = "dense ECG autoencoder: normalised beats -> reconstructions"
+    graph.doc_string = f"{architecture} ECG autoencoder: normalised beats -> reconstructions"
     for value in (*graph.input, *graph.output, *graph.value_info):
         first = value.type.tensor_type.shape.dim[0]
         if first.dim_param:
@@ -166,19 +167,40 @@ def training_record(result: TrainingResult) -> TrainingRecord:
             )
         ),
         seed=config.seed,
+        architecture=config.model.architecture,
         epochs_run=result.epochs_run,
         hyperparameters=hyperparameters(result),
         library_versions=library_versions(),
     )
 
 
+# The hyper-parameters each family reads, beyond the shared ones (`training.architectures`).
+FAMILY_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
+    "dense": ("hidden_units", "activation", "dropout"),
+    "denoising": ("hidden_units", "activation", "dropout"),
+    "sparse": ("hidden_units", "activation", "dropout", "sparsity_l1"),
+    "conv": ("conv_filters", "kernel_size", "code_size"),
+    "vae": ("hidden_units", "activation", "dropout", "kl_weight", "vae_sampling_seed"),
+    "contractive": ("hidden_units", "activation", "dropout", "contractive_weight"),
+    "lstm": ("lstm_units", "lstm_step"),
+}
+
+
+def family_hyperparameters(config: ModelConfig) -> dict[str, float | int | str | list[int]]:
+    """The family's own hyper-parameters, as metadata.json and GET /v1/model show them."""
+    chosen: dict[str, float | int | str | list[int]] = {}
+    for name in FAMILY_HYPERPARAMETERS[config.architecture]:
+        value = getattr(config, name)
+        chosen[name] = list(value) if isinstance(value, tuple) else value
+    chosen["input_noise"] = config.effective_input_noise
+    return chosen
+
+
 def hyperparameters(result: TrainingResult) -> dict[str, float | int | str | list[int]]:
     config = result.config
     return {
-        "hidden_units": list(config.model.hidden_units),
-        "activation": config.model.activation,
-        "dropout": config.model.dropout,
-        "input_noise": config.model.input_noise,
+        "architecture": config.model.architecture,
+        **family_hyperparameters(config.model),
         "learning_rate": config.model.learning_rate,
         "optimizer": "adam",
         "loss": "mae",
@@ -192,6 +214,7 @@ def hyperparameters(result: TrainingResult) -> dict[str, float | int | str | lis
         "validation_fraction": config.validation_fraction,
         "trim_fraction": config.trim_fraction,
         "trim_warmup": config.trim_warmup,
+        "max_shift": config.max_shift,
     }
 
 

@@ -10,7 +10,14 @@ import sys
 from collections.abc import Callable
 from typing import get_args
 
-from training.config import CalibrationTarget, ModelConfig, ThresholdRuleName, TrainConfig
+from training.config import (
+    ARCHITECTURES,
+    DEFAULT_DENOISING_NOISE,
+    CalibrationTarget,
+    ModelConfig,
+    ThresholdRuleName,
+    TrainConfig,
+)
 
 
 def add_training_options(
@@ -38,24 +45,12 @@ def add_training_options(
             "autoencoder i of an ensemble is seeded with seed + 1000 * i",
         )
     add(
-        "--hidden-units",
-        type=units,
-        default=",".join(map(str, model.hidden_units)),
-        metavar="N,N,...",
-        help="encoder layer sizes, the last one the bottleneck; the decoder mirrors them",
-    )
-    add("--activation", default=model.activation, help="activation of the hidden layers")
-    add(
-        "--dropout",
-        type=fraction,
-        default=model.dropout,
-        help="dropout rate after every hidden layer (0: none)",
-    )
-    add(
-        "--input-noise",
+        "--max-shift",
         type=non_negative_float,
-        default=model.input_noise,
-        help="std of Gaussian noise added to the normalised input while training (0: none)",
+        default=train.max_shift,
+        metavar="SAMPLES",
+        help="shift tolerance: every epoch each fitted beat is moved by a random shift of up to "
+        "this many recording samples (250 Hz, about 205 a beat) either way; 0: off",
     )
     add(
         "--learning-rate",
@@ -63,6 +58,7 @@ def add_training_options(
         default=model.learning_rate,
         help="Adam learning rate",
     )
+    add_architecture_options(parser)
     add(
         "--ensemble-size",
         type=positive_int,
@@ -97,6 +93,55 @@ def add_training_options(
         help="epochs fitted on every beat before trimming starts",
     )
     add_threshold_options(parser)
+
+
+def add_architecture_options(parser: argparse.ArgumentParser) -> None:
+    """--architecture and each family's own few hyper-parameters (`training.architectures`)."""
+    model = ModelConfig()
+    add = parser.add_argument_group(
+        "architecture",
+        "The autoencoder family, and the options each family reads (the family names are in "
+        "brackets). Every family is exported to ONNX and served the same way.",
+    ).add_argument
+    add(
+        "--architecture",
+        choices=ARCHITECTURES,
+        default=model.architecture,
+        help="dense: the tutorial's autoencoder; denoising: dense, fitted on noisy beats; sparse: "
+        "dense with an L1 penalty on the code; conv: Conv1D encoder, dense bottleneck, transposed "
+        "convolutions; vae: variational (served by reconstructing the code's mean); contractive: "
+        "dense with a penalty on the code's Jacobian; lstm: recurrent sequence autoencoder",
+    )
+    add(
+        "--hidden-units",
+        type=units,
+        default=",".join(map(str, model.hidden_units)),
+        metavar="N,N,...",
+        help="[dense, denoising, sparse, vae, contractive] encoder layer sizes, the last one the "
+        "code; the decoder mirrors them",
+    )
+    add("--activation", default=model.activation, help="[same] activation of the hidden layers")
+    add(
+        "--dropout",
+        type=fraction,
+        default=model.dropout,
+        help="[same] dropout rate after every hidden layer (0: none)",
+    )
+    add(
+        "--input-noise",
+        type=non_negative_float,
+        default=model.input_noise,
+        help="[denoising; any] std of Gaussian noise added to the normalised input while "
+        f"training (default: {DEFAULT_DENOISING_NOISE:g} for denoising, 0 for the others)",
+    )
+    for field, parse, family, text in FAMILY_OPTIONS:
+        default = getattr(model, field)
+        add(
+            "--" + field.replace("_", "-"),
+            type=parse,
+            default=",".join(map(str, default)) if isinstance(default, tuple) else default,
+            help=f"[{family}] {text}",
+        )
 
 
 def add_threshold_options(parser: argparse.ArgumentParser) -> None:
@@ -158,10 +203,19 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         )
     return TrainConfig(
         model=ModelConfig(
+            architecture=args.architecture,
             hidden_units=args.hidden_units,
             activation=args.activation,
             dropout=args.dropout,
             input_noise=args.input_noise,
+            sparsity_l1=args.sparsity_l1,
+            conv_filters=args.conv_filters,
+            kernel_size=args.kernel_size,
+            code_size=args.code_size,
+            kl_weight=args.kl_weight,
+            contractive_weight=args.contractive_weight,
+            lstm_units=args.lstm_units,
+            lstm_step=args.lstm_step,
             learning_rate=args.learning_rate,
             ensemble_size=args.ensemble_size,
         ),
@@ -177,6 +231,7 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         patience=args.patience,
         trim_fraction=args.trim_fraction,
         trim_warmup=args.trim_warmup,
+        max_shift=args.max_shift,
     )
 
 
@@ -230,6 +285,23 @@ def units(text: str) -> tuple[int, ...]:
     if any(unit <= 0 for unit in units):
         raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
     return units
+
+
+# ModelConfig field, parser, the family that reads it, and what it is (ecg-train --help).
+FAMILY_OPTIONS: tuple[tuple[str, Callable[[str], object], str, str], ...] = (
+    ("sparsity_l1", non_negative_float, "sparse", "L1 weight on the code"),
+    ("conv_filters", units, "conv", "filters of each stride-2 Conv1D layer "
+     "(N,N,...); the decoder mirrors them"),
+    ("kernel_size", positive_int, "conv", "kernel width"),
+    ("code_size", positive_int, "conv", "units of the dense bottleneck"),
+    ("kl_weight", non_negative_float, "vae", "weight of the KL divergence "
+     "against the reconstruction MAE"),
+    ("contractive_weight", non_negative_float, "contractive", "weight of the "
+     "squared Frobenius norm of the code's Jacobian"),
+    ("lstm_units", positive_int, "lstm", "LSTM units"),
+    ("lstm_step", positive_int, "lstm", "samples read per time step (must "
+     "divide the beat length)"),
+)  # fmt: skip
 
 
 def run_command(

@@ -347,18 +347,20 @@ def _fit(
 def _training_data(
     fit_x: np.ndarray, config: TrainConfig, callbacks: list[keras.callbacks.Callback]
 ) -> dict[str, Any]:
-    """`model.fit`'s data arguments: the plain arrays, or with trimming, weighted batches.
+    """`model.fit`'s data arguments: the plain arrays, or with trimming or shifts, batches.
 
-    Trimming adds its callback to `callbacks`. The plain path (`--trim-fraction 0`) is kept as it
-    was, so `--ensemble-size 1 --trim-fraction 0 --patience 10` still reproduces the untrimmed
-    single autoencoder shipped before, byte for byte.
+    Trimming adds its callback to `callbacks`. The plain path (`--trim-fraction 0 --max-shift 0`)
+    is kept as it was, so `--ensemble-size 1 --trim-fraction 0 --max-shift 0 --patience 10` still
+    reproduces the untrimmed single autoencoder shipped before, byte for byte.
     """
-    if config.trim_fraction <= 0:
+    if config.trim_fraction <= 0 and config.max_shift <= 0:
         return {"x": fit_x, "y": fit_x, "batch_size": config.batch_size, "shuffle": True}
-    beats = WeightedBeats(fit_x, config.batch_size, config.seed)
-    callbacks.insert(
-        0, TrimWorstBeats(beats, config.trim_fraction, config.trim_warmup, reconstruction_errors)
-    )
+    beats = WeightedBeats(fit_x, config.batch_size, config.seed, config.max_shift)
+    if config.trim_fraction > 0:
+        callbacks.insert(
+            0,
+            TrimWorstBeats(beats, config.trim_fraction, config.trim_warmup, reconstruction_errors),
+        )
     return {"x": beats, "shuffle": False}  # `WeightedBeats` reorders the beats every epoch
 
 

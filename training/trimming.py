@@ -16,19 +16,34 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from training.augment import jitter
+
 ErrorsOf = Callable[[keras.Model, np.ndarray], np.ndarray]
 
 
 class WeightedBeats(keras.utils.PyDataset):  # type: ignore[misc]
-    """The fitted beats as (input, target, weight) batches, in a new seeded order every epoch."""
+    """The fitted beats as (input, target, weight) batches, in a new seeded order every epoch.
 
-    def __init__(self, beats: np.ndarray, batch_size: int, seed: int) -> None:
+    With `max_shift`, every epoch each beat is also moved by a new random shift of up to that
+    many recording samples either way (`training.augment.jitter`): input and target alike.
+    """
+
+    def __init__(
+        self, beats: np.ndarray, batch_size: int, seed: int, max_shift: float = 0.0
+    ) -> None:
         super().__init__()
         self.beats = beats
         self.weights = np.ones(len(beats), dtype=np.float32)
         self._batch_size = batch_size
+        self._max_shift = max_shift
         self._rng = np.random.default_rng(seed)
         self._order = self._rng.permutation(len(beats))
+        self._shifts = self._draw_shifts()
+
+    def _draw_shifts(self) -> np.ndarray:
+        if not self._max_shift:
+            return np.zeros(len(self.beats))
+        return self._rng.uniform(-self._max_shift, self._max_shift, len(self.beats))
 
     def __len__(self) -> int:
         return math.ceil(len(self.beats) / self._batch_size)
@@ -36,10 +51,13 @@ class WeightedBeats(keras.utils.PyDataset):  # type: ignore[misc]
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = self._order[index * self._batch_size : (index + 1) * self._batch_size]
         beats = self.beats[rows]
+        if self._max_shift:
+            beats = jitter(beats, self._shifts[rows])
         return beats, beats, self.weights[rows]
 
     def on_epoch_end(self) -> None:
         self._order = self._rng.permutation(len(self.beats))
+        self._shifts = self._draw_shifts()
 
 
 class TrimWorstBeats(keras.callbacks.Callback):  # type: ignore[misc]

@@ -14,7 +14,7 @@ from app.api.schemas import Problem as ProblemDocument
 from app.api.schemas import ProblemItem
 from app.inference.artifact import ArtifactError
 from app.inference.registry import UnknownModelError
-from app.inference.scoring import InvalidOperatingPointError, UnscorableBeatsError
+from app.inference.scoring import UnscorableBeatsError
 from app.inputs.decoding import bad_request_from
 from app.inputs.inference_protocol import InferenceProtocolError
 from app.inputs.problems import MAX_DESCRIBED_PROBLEMS, BadRequest, Problem
@@ -91,7 +91,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BodyTooSlowError, _on_body_too_slow)  # type: ignore[arg-type]
     app.add_exception_handler(ArtifactError, _on_model_reload_failed)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(InvalidOperatingPointError, _on_invalid_operating_point)  # type: ignore[arg-type]
     app.add_exception_handler(UnscorableBeatsError, _on_unscorable_beats)  # type: ignore[arg-type]
     app.add_exception_handler(ModelNotReadyError, _on_not_ready)  # type: ignore[arg-type]
     app.add_exception_handler(UnknownModelError, _on_unknown_model)  # type: ignore[arg-type]
@@ -140,10 +139,6 @@ async def _on_unscorable_beats(_: Request, exc: UnscorableBeatsError) -> JSONRes
     message = "has samples too large for the model to score (its arithmetic overflows)"
     problems = [Problem(f"beats[{i}]", message, i) for i in exc.indices]
     return problem_response(422, "Invalid beats", problems)
-
-
-async def _on_invalid_operating_point(_: Request, exc: InvalidOperatingPointError) -> JSONResponse:
-    return problem_response(422, "Invalid operating point", [Problem("query", str(exc))])
 
 
 async def _on_unknown_model(_: Request, exc: UnknownModelError) -> JSONResponse:

@@ -37,8 +37,7 @@ def build_openapi(
     if metadata is not None:
         predict_body = schema["paths"]["/v1/predict"]["post"]["requestBody"]
         predict_body["content"]["application/json"]["examples"] = _predict_examples(metadata)
-        beat = schema["components"]["schemas"]["PredictRequest"]["properties"]["beats"]["items"]
-        beat["minItems"] = beat["maxItems"] = metadata.input_length  # the loaded model's
+        _describe_beats(schema, metadata.input_length)
         recording_json = schema["paths"]["/v1/recordings"]["post"]["requestBody"]["content"]
         recording_json["application/json"]["example"] = _recording_example(metadata)
     return schema
@@ -50,6 +49,39 @@ def _enumerate_model_names(schema: dict[str, Any], names: list[str]) -> None:
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path" and parameter.get("name") == "model_name":
                     parameter["schema"] = {"type": "string", "enum": list(names)}
+
+
+# What the documents promise the service scores: samples within this magnitude (ECG samples are
+# millivolts or z-scores). Larger ones are scored too, unless the model's arithmetic overflows.
+SAMPLE_BOUND = 1e6
+# A CSV sample as the CSV schema's pattern states it: at most 6 integer digits, so below the bound
+_CSV_NUMBER = r"-?(0|[1-9][0-9]{0,5})(\.[0-9]{1,6})?"
+
+
+def _describe_beats(schema: dict[str, Any], input_length: int) -> None:
+    """Beats of the loaded model's input length (other lengths need `resample=true`), with
+    bounded samples, in JSON and in CSV; so every request the document calls valid is scored."""
+    beat = schema["components"]["schemas"]["PredictRequest"]["properties"]["beats"]["items"]
+    beat["minItems"] = beat["maxItems"] = input_length
+    beat["items"].update(minimum=-SAMPLE_BOUND, maximum=SAMPLE_BOUND)
+    csv_text = {
+        "type": "string",
+        "pattern": csv_pattern(input_length),
+        "description": f"Rows of {input_length} comma-separated numbers, one beat per line. The "
+        "service also reads a header row, a label column, CRLF line ends, a byte order mark, and "
+        "with resample=true rows of 2 to 10,000 samples; the pattern states the plain form.",
+    }
+    for path in ("/v1/predict/csv", "/v1/models/{model_name}/predict/csv"):
+        content = schema["paths"][path]["post"]["requestBody"]["content"]
+        content["text/csv"]["schema"] = csv_text
+        field = content["multipart/form-data"]["schema"]["properties"]["file"]
+        field.clear()
+        field.update({**csv_text, "contentMediaType": "text/csv"})  # Swagger UI: a file picker
+
+
+def csv_pattern(input_length: int) -> str:
+    row = f"{_CSV_NUMBER}(,{_CSV_NUMBER}){{{input_length - 1}}}"
+    return rf"^{row}(\n{row})*\n?$"
 
 
 def _add_request_schema(schema: dict[str, Any]) -> None:

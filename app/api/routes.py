@@ -179,6 +179,7 @@ PREDICT_CSV_OPENAPI: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": [CSV_FILE_FIELD],
+                    "additionalProperties": False,  # another field is refused (422)
                     "properties": {
                         CSV_FILE_FIELD: {
                             "type": "string",

@@ -45,7 +45,8 @@ class OperatingPointOptions(BaseModel):
         default=None,
         gt=0,
         allow_inf_nan=False,
-        description="Another operating point: this reconstruction-error threshold.",
+        description="Another operating point: this reconstruction-error threshold. Given with "
+        "k, it takes precedence (the response's threshold_rule says so).",
     )
 
 
@@ -168,6 +169,14 @@ class ModelInfo(BaseModel):
     provenance: dict[str, Any] = Field(
         description="Whose heart the model learnt: data set, record, subject, lead, sampling rate."
     )
+    architecture: str = Field(
+        description="The autoencoder family: dense, denoising, sparse, conv, vae, contractive or "
+        "lstm (ecg-train --architecture)."
+    )
+    hyperparameters: dict[str, Any] = Field(
+        description="How the model was trained: the family's own hyper-parameters, then the "
+        "optimisation's (epochs, ensemble, trimming, shift augmentation)."
+    )
 
     @classmethod
     def from_metadata(cls, metadata: ModelMetadata) -> ModelInfo:
@@ -185,6 +194,8 @@ class ModelInfo(BaseModel):
             rhythm=metadata.rhythm.model_dump() if metadata.rhythm else None,
             beat_window=metadata.beat_window.model_dump(),
             provenance=metadata.provenance.model_dump(),
+            architecture=metadata.training.architecture,
+            hyperparameters=metadata.training.hyperparameters,
         )
 
 
@@ -318,7 +329,7 @@ class RecordingBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sampling_rate: float = Field(description="Samples per second, 100 to 2000.")
+    sampling_rate: float = Field(ge=100, le=2000, description="Samples per second, 100 to 2000.")
     leads: dict[str, list[float]] = Field(
         min_length=1, description="Lead name -> its samples (physical units, e.g. mV)."
     )

@@ -167,6 +167,11 @@ class TrainingRecord(_Frozen):
     n_rows: int
     split: str
     seed: int
+    architecture: str = Field(
+        default="dense",
+        description="the autoencoder family (ecg-train --architecture); its own hyper-parameters "
+        "are in hyperparameters",
+    )
     epochs_run: int  # summed over the autoencoders of an ensemble
     hyperparameters: dict[str, float | int | str | list[int]]
     library_versions: dict[str, str]

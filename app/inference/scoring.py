@@ -56,10 +56,6 @@ class UnscorableBeatsError(ValueError):
         super().__init__(f"{len(indices)} beats overflow the model's arithmetic")
 
 
-class InvalidOperatingPointError(ValueError):
-    """A per-request threshold that cannot be applied."""
-
-
 @dataclass(frozen=True)
 class OperatingPoint:
     """The threshold verdicts are made against, and how it was chosen."""
@@ -71,14 +67,17 @@ class OperatingPoint:
 def operating_point(
     metadata: ModelMetadata, k: float | None = None, threshold: float | None = None
 ) -> OperatingPoint:
-    """The model's own threshold, or one a client asks for: mean + k * std, or a given value."""
-    if k is not None and threshold is not None:
-        raise InvalidOperatingPointError("give either k or threshold, not both")
+    """The model's own threshold, or one a client asks for: a given value, or mean + k * std.
+
+    A given threshold takes precedence over k (both are valid on their own, so both together are
+    too; the rule returned says which was applied).
+    """
+    if threshold is not None:
+        ignored = f" (it takes precedence over k={k:g})" if k is not None else ""
+        return OperatingPoint(threshold, "threshold given in the request" + ignored)
     if k is not None:
         rule = f"mean + {k:g} * std of the training normal beats' MAE (requested)"
         return OperatingPoint(metadata.training_errors.mean_plus_k_std(k), rule)
-    if threshold is not None:
-        return OperatingPoint(threshold, "threshold given in the request")
     return OperatingPoint(metadata.threshold, metadata.threshold_rule.describe())
 
 

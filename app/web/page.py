@@ -13,11 +13,12 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, HTTPException, Request
+from fastapi import Path as PathParameter
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
@@ -319,6 +320,14 @@ def plots_of(metadata: ModelMetadata) -> list[tuple[str, str]]:
     ]
 
 
+# The plots ecg-train writes, as the OpenAPI document's enumeration of names; the route itself
+# answers 404 for any other name, and for one of these the loaded model does not have.
+PlotName = Annotated[
+    str,
+    PathParameter(
+        description="The plot's file name.", json_schema_extra={"enum": list(PLOT_CAPTIONS)}
+    ),
+]
 PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The plot, a PNG image.",
@@ -332,7 +341,7 @@ PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
 @page_router.get(
     "/v1/model/plots/{name}", tags=["model"], response_class=Response, responses=PLOT_RESPONSES
 )
-async def model_plot(request: Request, name: str) -> Response:
+async def model_plot(request: Request, name: PlotName) -> Response:
     """One plot from the loaded model's training report (`loss.png`, `error_histogram.png`,
     `roc.png`, `precision_recall.png`, `reconstructions.png`): the PNG images listed in its
     metadata.json, as the page at `/` shows them."""

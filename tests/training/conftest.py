@@ -1,7 +1,7 @@
 """Fixtures for the trainer's tests: the shared real data, and synthetic beats made on the spot.
 
-The real ECG5000 files are never copied into the repository: they are read from the top-level
-`data_dir` fixture (`ECG_DATA_DIR`).
+The real ECG5000 files are never copied into the repository: they are read where the top-level
+fixtures find them (`ecg5000_csv`, `ucr_train_txt`).
 Synthetic beats are sine-based shapes, not data rows.
 """
 
@@ -24,13 +24,8 @@ Beats = tuple[np.ndarray, np.ndarray]
 
 
 @pytest.fixture(scope="session")
-def ecg_csv(data_dir: Path) -> Path:
-    return data_dir / "ecg5000.csv"
-
-
-@pytest.fixture(scope="session")
-def ucr_train_txt(data_dir: Path) -> Path:
-    return data_dir / "ECG5000_TRAIN.txt"
+def ecg_csv(ecg5000_csv: Path) -> Path:
+    return ecg5000_csv
 
 
 def synthetic_beats(n_normal: int, n_abnormal: int, seed: int = 0) -> Beats:

@@ -30,8 +30,10 @@ def refusal(path: Path, **kwargs: int) -> str:
     return message
 
 
-def test_loader_reads_the_comma_separated_layout_with_label_last(ecg_csv: Path) -> None:
-    dataset = load_beats(ecg_csv)
+def test_loader_reads_the_comma_separated_layout_with_label_last(
+    shipped_training_csv: Path,
+) -> None:
+    dataset = load_beats(shipped_training_csv)
     assert dataset.beats.shape == (5000, 140)
     assert dataset.beats.dtype == np.float32
     assert dataset.is_normal.dtype == np.bool_

@@ -66,9 +66,9 @@ def onnx_errors(run: Run, normalised: np.ndarray) -> np.ndarray:
     return np.mean(np.abs(output - normalised), axis=1)
 
 
-def test_the_service_reader_accepts_the_trained_directory(run: Run) -> None:
+def test_the_service_reader_accepts_the_trained_directory(run: Run, ecg_csv: Path) -> None:
     assert read_metadata(run.directory).model_version == run.metadata.model_version
-    assert run.metadata.training.n_rows == 5000
+    assert run.metadata.training.n_rows == load_beats(ecg_csv).n_rows
     per_member = run.metadata.training.hyperparameters["member_epochs_run"]
     assert isinstance(per_member, list) and len(per_member) == 3  # the default ensemble
     assert all(epochs <= 15 for epochs in per_member)

@@ -94,7 +94,7 @@ def test_shipped_model_beats_the_tutorial_over_http(
 
 
 def test_shipped_model_reaches_098_at_the_threshold_calibrated_on_the_training_part(
-    client: TestClient, data_dir: Path, shipped_model_dir: Path
+    client: TestClient, shipped_training_csv: Path, shipped_model_dir: Path
 ) -> None:
     """Issue #3's calibrated goal, over HTTP: the threshold `ecg-train --threshold-rule
     calibrated` picks (best F1 on the validation slice's normal beats and the training part's
@@ -104,7 +104,7 @@ def test_shipped_model_reaches_098_at_the_threshold_calibrated_on_the_training_p
     config = TrainConfig()  # the reference split
     trained = read_metadata(shipped_model_dir).training
     split = split_reference(
-        load_beats(data_dir / "ecg5000.csv"), config.test_size, config.split_random_state
+        load_beats(shipped_training_csv), config.test_size, config.split_random_state
     )
     normal_train = split.train_beats[split.train_is_normal]
     fraction = float(trained.hyperparameters["validation_fraction"])
@@ -155,6 +155,15 @@ def test_predict_applies_a_requested_k_and_says_so(client: TestClient) -> None:
     assert body["results"][0]["verdict"] == "normal"
 
 
+def test_predict_with_k_and_threshold_applies_the_threshold(client: TestClient) -> None:
+    normal = _predict_examples(client)["normal"]["value"]
+    both = client.post("/v1/predict?k=1&threshold=0.00000001", json=normal)
+    assert both.status_code == 200
+    assert both.json()["threshold"] == 0.00000001
+    assert "precedence over k=1" in both.json()["threshold_rule"]
+    assert both.json()["results"][0]["verdict"] == "abnormal"
+
+
 def test_predict_applies_a_requested_threshold(client: TestClient) -> None:
     normal = _predict_examples(client)["normal"]["value"]
     strict = client.post("/v1/predict?threshold=0.00000001", json=normal).json()
@@ -173,7 +182,6 @@ def test_predict_applies_a_requested_threshold(client: TestClient) -> None:
         ("k=nan", "query.k"),
         ("threshold=0", "query.threshold"),
         ("threshold=inf", "query.threshold"),
-        ("k=1&threshold=0.1", "query"),
         ("explain=maybe", "query.explain"),
     ],
 )

@@ -12,7 +12,6 @@ import pytest
 
 from app.inference.artifact import METADATA_FILE, ONNX_FILE, ArtifactError, MinMaxNormalisation
 from app.inference.scoring import (
-    InvalidOperatingPointError,
     load_scorer,
     mean_absolute_error,
     normalise,
@@ -74,10 +73,11 @@ def test_operating_point_from_k_uses_the_training_error_statistics(
     assert "mean + 2.5 * std" in point.rule
 
 
-def test_operating_point_refuses_k_and_threshold_together(shipped_model_dir: Path) -> None:
+def test_a_given_threshold_takes_precedence_over_k(shipped_model_dir: Path) -> None:
     metadata = load_scorer(shipped_model_dir).metadata
-    with pytest.raises(InvalidOperatingPointError, match="either k or threshold"):
-        operating_point(metadata, k=1.0, threshold=0.1)
+    point = operating_point(metadata, k=1.0, threshold=0.1)
+    assert point.threshold == 0.1
+    assert point.rule == "threshold given in the request (it takes precedence over k=1)"
 
 
 def test_load_refuses_missing_directory(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -130,7 +131,9 @@ def test_csv_applies_k_and_threshold_as_predict_does(client: TestClient, held_ou
         csv_body = post_csv(client, text, query).json()
         json_body = client.post(f"/v1/predict{query}", json={"beats": beats[:20].tolist()}).json()
         assert csv_body == json_body
-    assert post_csv(client, text, "?k=1&threshold=0.1").status_code == 422
+    both = post_csv(client, text, "?k=1&threshold=0.02").json()
+    assert both["results"] == post_csv(client, text, "?threshold=0.02").json()["results"]
+    assert both["threshold"] == 0.02
     assert post_csv(client, text, "?explain=true").status_code == 422  # not a CSV parameter
 
 
@@ -253,8 +256,11 @@ def test_openapi_offers_a_file_upload_and_a_csv_body(client: TestClient) -> None
     operation = client.get("/openapi.json").json()["paths"]["/v1/predict/csv"]["post"]
     content = operation["requestBody"]["content"]
     file_field = content["multipart/form-data"]["schema"]["properties"]["file"]
-    assert file_field == {**file_field, "type": "string", "format": "binary"}
-    assert "text/csv" in content
+    # contentMediaType: Swagger UI offers a file picker; the pattern: what a valid file holds
+    assert file_field == {**file_field, "type": "string", "contentMediaType": "text/csv"}
+    assert content["text/csv"]["schema"]["pattern"] == file_field["pattern"]
+    assert re.fullmatch(file_field["pattern"], beats_csv(np.zeros((2, 140))))
+    assert not re.search(file_field["pattern"], beats_csv(np.zeros((2, 139))))
     assert {p["name"] for p in operation["parameters"]} == {"k", "threshold", "resample"}
     assert "text/csv" in operation["responses"]["200"]["content"]
 

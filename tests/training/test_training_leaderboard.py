@@ -1,0 +1,76 @@
+"""`ecg-evaluate --leaderboard`: every entry on the same splits, one table and one plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from training.evaluate_cli import main
+from training.leaderboard import (
+    LEADERBOARD_CSV,
+    LEADERBOARD_JSON,
+    LEADERBOARD_MD,
+    LEADERBOARD_PNG,
+)
+
+
+@pytest.fixture(scope="module")
+def leaderboard(tiny_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two families and PCA on two splits of the synthetic beats, a few epochs each."""
+    output = tmp_path_factory.mktemp("leaderboard")
+    code = main([
+        "--leaderboard", "--data", str(tiny_csv), "--output", str(output), "--splits", "2",
+        "--entries", "dense,sparse,pca", "--epochs", "3", "--ensemble-size", "1",
+        "--hidden-units", "16,8",
+        "--max-shift", "2", "--threshold-rule", "calibrated",
+    ])  # fmt: skip
+    assert code == 0
+    return output
+
+
+def test_leaderboard_writes_its_table_plot_and_records(leaderboard: Path) -> None:
+    names = {path.name for path in leaderboard.iterdir()}
+    assert names == {LEADERBOARD_CSV, LEADERBOARD_JSON, LEADERBOARD_MD, LEADERBOARD_PNG}
+    assert (leaderboard / LEADERBOARD_PNG).read_bytes().startswith(b"\x89PNG")
+    table = (leaderboard / LEADERBOARD_MD).read_text().splitlines()
+    assert [line.split(" | ")[0] for line in table[2:]] == ["| dense", "| sparse", "| pca"]
+    assert "shift 2" in table[0] and "scoring beats/s" in table[0]
+
+
+def test_every_entry_runs_on_the_same_splits_and_seeds(leaderboard: Path) -> None:
+    with (leaderboard / LEADERBOARD_CSV).open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6
+    splits = {entry: [(r["random_state"], r["seed"]) for r in rows if r["entry"] == entry]
+              for entry in ("dense", "sparse", "pca")}  # fmt: skip
+    assert splits["dense"] == splits["sparse"] == splits["pca"] == [("21", "42"), ("1", "1")]
+    for row in rows:
+        for name in ("roc_auc", "accuracy", "calibrated_accuracy", "accuracy_shift_4"):
+            assert 0.0 <= float(row[name]) <= 1.0
+        assert float(row["beats_per_second"]) > 0
+    assert all(int(r["onnx_bytes"]) > 0 for r in rows if r["entry"] != "pca")
+
+
+def test_the_leaderboard_is_at_mean_plus_one_std_whatever_rule_is_given(leaderboard: Path) -> None:
+    record = json.loads((leaderboard / LEADERBOARD_JSON).read_text())
+    assert record["std_ddof"] == 1
+    assert [summary["entry"] for summary in record["summaries"]] == ["dense", "sparse", "pca"]
+    assert all(summary["n_splits"] == 2 for summary in record["summaries"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--leaderboard", "--data", "x.csv"], "give --output DIR"),
+        (["--leaderboard", "--data", "x.csv", "--output", "o", "--entries", "gru"], "expected"),
+        (["--leaderboard", "--data", "x.csv", "--output", "o", "--k", "1"], "--k goes with"),
+    ],
+)
+def test_leaderboard_usage_errors_name_the_option(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 2
+    assert message in capsys.readouterr().err

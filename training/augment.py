@@ -1,0 +1,58 @@
+"""Shift tolerance: beats moved in time, as a beat cut from a recording is never aligned to the
+sample the way ECG5000's were.
+
+Shifts are in samples of the recording ECG5000 was cut from (250 Hz; a beat is about
+`RECORDING_SAMPLES_PER_BEAT` samples there, resampled to 140), so "a shift of 2 samples" means
+what it means on a real strip.
+
+- `jitter`: training augmentation. Each beat is moved by its own fraction of a sample, linearly
+  interpolated and wrapped around: what leaves one end comes back at the other, as the next beat
+  of a regular rhythm starts the way this one does.
+- `recut`: the evaluation. Beats are joined into one strip at the recording's rate and cut again
+  `shift` samples later, so each cut beat ends in the start of the next real beat of the strip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RECORDING_SAMPLES_PER_BEAT = 205  # ECG5000: one beat is about 0.82 s at 250 Hz
+EVALUATED_SHIFTS = (0, 2, 4)
+
+
+def beat_samples_per_recording_sample(input_length: int) -> float:
+    return (input_length - 1) / (RECORDING_SAMPLES_PER_BEAT - 1)
+
+
+def jitter(beats: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Each beat (row) moved later by its shift in recording samples (negative: earlier)."""
+    n = beats.shape[1]
+    offsets = np.asarray(shifts, dtype=np.float64) * beat_samples_per_recording_sample(n)
+    positions = np.arange(n)[None, :] + offsets[:, None]
+    left = np.floor(positions)
+    weight = (positions - left).astype(beats.dtype)
+    left_index = left.astype(np.int64) % n
+    right_index = (left_index + 1) % n
+    rows = np.arange(len(beats))[:, None]
+    shifted = (1 - weight) * beats[rows, left_index] + weight * beats[rows, right_index]
+    return shifted.astype(beats.dtype)
+
+
+def recut(beats: np.ndarray, shift: int) -> np.ndarray:
+    """The beats joined into a strip at the recording's rate and cut `shift` samples later.
+
+    Each beat is resampled linearly to `RECORDING_SAMPLES_PER_BEAT` samples, the strip is their
+    concatenation (the last beat followed by the first again), and beat i becomes the window of
+    the same length starting `shift` samples after its own start, resampled back.
+    """
+    n_beats, n = beats.shape
+    per_beat = RECORDING_SAMPLES_PER_BEAT
+    to_recording = np.linspace(0, n - 1, per_beat)
+    strip = np.concatenate([np.interp(to_recording, np.arange(n), beat) for beat in beats])
+    strip = np.concatenate([strip, strip[: shift + per_beat]])
+    starts = np.arange(n_beats) * per_beat + shift
+    windows = strip[starts[:, None] + np.arange(per_beat)[None, :]]
+    back = np.linspace(0, per_beat - 1, n)
+    return np.stack([np.interp(back, np.arange(per_beat), window) for window in windows]).astype(
+        beats.dtype
+    )
