@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from app.config import SHIPPED_MODEL_DIR
-from training.data import DataError, fetch_ecg5000
+from training.data import DataError, fetch_ecg5000, fetch_record_100
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,11 +99,36 @@ def reference_test_split(shipped_training_csv: Path) -> tuple[np.ndarray, np.nda
     return test_beats, test_labels == 0
 
 
+MITDB_DIR_ENV = "ECG_MITDB_DIR"
+SHARED_MITDB_DIR = Path("../shared/data/mitdb")
+WHERE_TO_PUT_RECORD_100 = (
+    f"MIT-BIH record 100 not found: put 100.hea, 100.dat and 100.atr in {SHARED_MITDB_DIR}/ "
+    f"beside this checkout, set {MITDB_DIR_ENV} to their directory, or let the tests download "
+    "PhysioNet's public copy"
+)
+
+
+def locate_record_100(environ: Mapping[str, str], download: Callable[[], Path]) -> Path:
+    """The directory of record 100: `ECG_MITDB_DIR` (relative to the repository root) when set,
+    else `../shared/data/mitdb`, else PhysioNet's copy downloaded into the cache; `LookupError`
+    with one line when none is reachable."""
+    named = environ.get(MITDB_DIR_ENV)
+    path = REPO_ROOT / Path(named or SHARED_MITDB_DIR).expanduser()
+    if (path / "100.hea").is_file():
+        return path.resolve()
+    if named:
+        raise LookupError(f"{MITDB_DIR_ENV}={named} holds no 100.hea")
+    try:
+        return download()
+    except (DataError, OSError) as exc:
+        raise LookupError(f"{WHERE_TO_PUT_RECORD_100} (the download failed: {exc})") from None
+
+
 @pytest.fixture(scope="session")
 def mitdb_dir() -> Path:
-    """MIT-BIH record 100 (100.hea, 100.dat, 100.atr): `ECG_MITDB_DIR` (relative to the
-    repository root), by default `../shared/data/mitdb`. Read in place, never copied."""
-    path = REPO_ROOT / Path(os.environ.get("ECG_MITDB_DIR", "../shared/data/mitdb")).expanduser()
-    if not (path / "100.hea").is_file():
-        pytest.fail(f"MIT-BIH record 100 not found in {path}; set ECG_MITDB_DIR to its directory")
-    return path.resolve()
+    """MIT-BIH record 100 (100.hea, 100.dat, 100.atr), read in place, never copied into the
+    repository; the run stops with one line saying where to put it when it is nowhere."""
+    try:
+        return locate_record_100(os.environ, fetch_record_100)
+    except LookupError as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)

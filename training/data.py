@@ -233,6 +233,40 @@ def fetch_ecg5000(
     return target
 
 
+# MIT-BIH Arrhythmia Database record 100, PhysioNet's public copy, and its files' checksums (as
+# ../shared/data/mitdb/README.md gives them): the tests' recording when no shared copy is beside.
+MITDB_URL = "https://physionet.org/files/mitdb/1.0.0/"
+RECORD_100_SHA256 = {
+    "100.hea": "95fbdda0454fffae1a2dab1a5ac53e924ae97691c028cdd3ee82f2446b73c066",
+    "100.dat": "b2ea3c250e56e48f4b7b90697832b8ecd1afa1e0bb31f2dcfea4ed6e1075a639",
+    "100.atr": "8d8a5349fb16638ebbf649f1779d12e96d91b736b2aafe59db43719ae583d471",
+}
+
+
+def fetch_record_100(
+    cache_dir: Path | None = None, url: str = MITDB_URL, *, timeout: float = 60.0
+) -> Path:
+    """The cached copy of MIT-BIH record 100 (its directory), downloaded and checked on first
+    use; a file whose checksum differs is refused and not kept."""
+    directory = (cache_dir if cache_dir is not None else default_cache_dir()) / "mitdb"
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, expected in RECORD_100_SHA256.items():
+        target = directory / name
+        if target.is_file() and file_sha256(target) == expected:
+            continue
+        handle, partial_name = tempfile.mkstemp(prefix=".ecg-", suffix=".part", dir=directory)
+        partial = Path(partial_name)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                _download(url + name, out, timeout)
+            if file_sha256(partial) != expected:
+                raise DataError(url + name, "the downloaded file's sha256 is not record 100's")
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return directory
+
+
 def _download(url: str, out: BinaryIO, timeout: float) -> None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
