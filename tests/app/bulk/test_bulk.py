@@ -28,9 +28,9 @@ FILE_ROWS = (1700, 1700, 1600)  # three files of 400-row row groups: 14 partitio
 ROW_GROUP_ROWS = 400
 
 
-def ecg5000_rows(data_dir: Path) -> list[list[float]]:
+def ecg5000_rows(ecg5000_csv: Path) -> list[list[float]]:
     # parsed as ecg-score parses them (Python floats), so both see the very same numbers
-    with (data_dir / "ecg5000.csv").open() as source:
+    with ecg5000_csv.open() as source:
         return [[float(cell) for cell in row] for row in csv.reader(source)]
 
 
@@ -46,16 +46,16 @@ def write_archive(directory: Path, rows: list[list[float]]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def archive(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_archive(tmp_path_factory.mktemp("bulk") / "archive", ecg5000_rows(data_dir))
+def archive(ecg5000_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_archive(tmp_path_factory.mktemp("bulk") / "archive", ecg5000_rows(ecg5000_csv))
 
 
 @pytest.fixture(scope="module")
-def single_process_verdicts(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def single_process_verdicts(ecg5000_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The single-process scorer's verdicts on the same rows: ecg-score on ecg5000.csv."""
     output = tmp_path_factory.mktemp("reference") / "verdicts.csv"
     subprocess.run(
-        [str(BIN_DIR / "ecg-score"), str(data_dir / "ecg5000.csv"), "--output", str(output)],
+        [str(BIN_DIR / "ecg-score"), str(ecg5000_csv), "--output", str(output)],
         check=True,
         capture_output=True,
     )
@@ -147,9 +147,9 @@ def test_a_worker_killed_mid_run_loses_no_row(
 
 
 def test_a_bad_partition_is_named_and_leaves_no_output(
-    archive: Path, tmp_path: Path, data_dir: Path
+    archive: Path, tmp_path: Path, ecg5000_csv: Path
 ) -> None:
-    rows = ecg5000_rows(data_dir)
+    rows = ecg5000_rows(ecg5000_csv)
     rows[1700 + 450][17] = float("nan")  # second file, second row group
     bad_archive = write_archive(tmp_path / "bad", rows)
     output = tmp_path / "verdicts"
