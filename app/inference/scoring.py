@@ -93,9 +93,11 @@ class Scores:
         flagged: npt.NDArray[np.bool_] = self.errors > threshold
         return flagged
 
-    def sample_errors(self) -> npt.NDArray[np.float32]:
-        """Per-sample absolute error; its mean over a beat is the beat's error."""
-        errors: npt.NDArray[np.float32] = np.abs(self.reconstructions - self.normalised)
+    def sample_errors(self, beats: int | slice = slice(None)) -> npt.NDArray[np.float32]:
+        """Per-sample absolute error of the beats chosen (all, by default); its mean over a beat
+        is the beat's error."""
+        difference = self.reconstructions[beats] - self.normalised[beats]
+        errors: npt.NDArray[np.float32] = np.abs(difference)
         return errors
 
 

@@ -144,8 +144,8 @@ def analyse_form(request: Request, scorer: Scorer, form: RecordingForm) -> Recor
             analysis.rows, recording.duration_s, analysis.bad_stretches, baseline
         ),
         strips=strip_svgs(analysis.signal, recording.sampling_rate, analysis.rows),
-        flagged=[flagged_beat(analysis, row.index, point.threshold) for row in flagged][
-            :MAX_BEAT_CHARTS
+        flagged=[
+            flagged_beat(analysis, row.index, point.threshold) for row in flagged[:MAX_BEAT_CHARTS]
         ],
         n_flagged=len(flagged),
         csv_data_url="data:text/csv;base64," + base64.b64encode(csv_text.encode()).decode(),
@@ -158,7 +158,7 @@ def flagged_beat(analysis: RecordingAnalysis, index: int, threshold: float) -> F
     chart = beat_chart_svg(
         scores.normalised[index].tolist(),
         scores.reconstructions[index].tolist(),
-        scores.sample_errors()[index].tolist(),
+        scores.sample_errors(index).tolist(),
         row.verdict,
         index=index,
         error=float(scores.errors[index]),
