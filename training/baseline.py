@@ -143,11 +143,11 @@ def baseline_beats(
     end_s = min(stretch.end_s, recording.duration_s)
     start, end = round(stretch.start_s * rate), round(end_s * rate)
     signal = recording.signals[start:end, lead]
-    polarity = find_r_peaks(signal, rate, "positive").polarity
-    peaks = find_r_peaks(signal, rate, polarity).samples
+    found = find_r_peaks(signal, rate)  # aligned on this lead's own QRS deflection
+    peaks = found.samples
     window = BeatWindow(
         r_peak_position=R_PEAK_POSITION,
-        qrs_polarity=polarity,
+        qrs_polarity=found.polarity,
         per_beat_normalisation="z-score",
         alignment_search=ALIGNMENT_SEARCH,
     )

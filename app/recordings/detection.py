@@ -32,16 +32,17 @@ class RPeaks:
 
 
 def find_r_peaks(
-    signal: npt.NDArray[np.float64], sampling_rate: float, align_on: Polarity
+    signal: npt.NDArray[np.float64], sampling_rate: float, align_on: Polarity | None = None
 ) -> RPeaks:
     """R peaks of `signal`, each placed on the QRS's deepest trough (`align_on` negative) or
-    highest peak (positive) within 80 ms of where the detector put it."""
+    highest peak (positive) within 80 ms of where the detector put it; by default on the
+    deflection this lead's QRS complexes make (a baseline fitted on the recording itself)."""
     detected = _detected(signal, sampling_rate)
     half = max(1, round(REFINE_HALF_WIDTH_S * sampling_rate))
     polarity = dominant_polarity(_qrs_band(signal, sampling_rate), detected, half)
     if polarity == "negative":  # the detector places peaks best on an upright QRS
         detected = _detected(-signal, sampling_rate)
-    refined = refine_peaks(signal, detected, half, align_on)
+    refined = refine_peaks(signal, detected, half, align_on or polarity)
     return RPeaks(refined, polarity)
 
 
