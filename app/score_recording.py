@@ -111,8 +111,7 @@ def _print_summary(
         f"beats/s); beats in {args.output}"
     )
     fit = model_fit(scorer.metadata, np.asarray(summary.errors))
-    polarity = scorer.metadata.beat_window.qrs_polarity  # chunks may differ; the fit speaks
-    for warning in [*fit_warnings(scorer.metadata, fit, polarity), *summary.warnings]:
+    for warning in [*fit_warnings(scorer.metadata, fit), *summary.warnings]:
         print(f"  warning: {warning}")
 
 

@@ -145,7 +145,9 @@ def analyse_recording(
         "timing_rule": None if timing is None else describe_timing(timing),
         "fit": fit,
     }
-    warnings = fit_warnings(scorer.metadata, fit, peaks.polarity)
+    warnings = fit_warnings(scorer.metadata, fit)
+    if warnings:  # a misfit, and perhaps the lead is why
+        warnings += polarity_warnings(scorer.metadata, peaks.polarity)
     warnings += quality_warnings(stretches, rows)
     return RecordingAnalysis(
         rows, summary, warnings, stretches, comparison, signal, peaks, cut, scores
@@ -238,7 +240,8 @@ def model_fit(metadata: ModelMetadata, errors: npt.NDArray[np.float64]) -> dict[
     }
 
 
-def fit_warnings(metadata: ModelMetadata, fit: dict[str, Any], polarity: str) -> list[str]:
+def fit_warnings(metadata: ModelMetadata, fit: dict[str, Any]) -> list[str]:
+    """The warning that the model does not describe this person, when it does not."""
     if fit.get("fits") is not False:
         return []
     learnt = metadata.provenance
@@ -252,13 +255,17 @@ def fit_warnings(metadata: ModelMetadata, fit: dict[str, Any], polarity: str) ->
         f"'abnormal' here means 'unlike the heart it learnt', not a finding. It learnt {whose}. "
         "Fit a baseline on this person's own normal beats and score with that model instead."
     )
-    warnings = [warning]
-    if polarity != metadata.beat_window.qrs_polarity:
-        warnings.append(
-            f"The QRS complexes of this lead are mostly {polarity}; the model's beats were "
-            f"aligned on a {metadata.beat_window.qrs_polarity} QRS, so another lead may suit it."
-        )
-    return warnings
+    return [warning]
+
+
+def polarity_warnings(metadata: ModelMetadata, polarity: str) -> list[str]:
+    """Why a lead may not suit the model: its QRS points the other way."""
+    if polarity == metadata.beat_window.qrs_polarity:
+        return []
+    return [
+        f"The QRS complexes of this lead are mostly {polarity}; the model's beats were "
+        f"aligned on a {metadata.beat_window.qrs_polarity} QRS, so another lead may suit it."
+    ]
 
 
 def quality_warnings(stretches: list[BadStretch], rows: list[BeatRow]) -> list[str]:
