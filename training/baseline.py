@@ -34,7 +34,7 @@ from app.inference.artifact import (
     write_metadata,
 )
 from app.inference.scoring import normalise
-from app.recordings.annotations import AAMI_CLASSES, MATCH_TOLERANCE_S
+from app.recordings.annotations import match_reference
 from app.recordings.detection import find_r_peaks
 from app.recordings.rhythm import calibrate_rhythm
 from app.recordings.segmentation import cut_beats
@@ -168,18 +168,13 @@ def baseline_beats(
 
 
 def _annotated_normal(recording: Recording, peaks: np.ndarray, rate: float) -> np.ndarray:
-    from wfdb import processing
-
+    """Which of `peaks` match a beat annotated normal (AAMI class N)."""
     if recording.reference is None:
         raise TrainingError("--annotations: the recording has no annotation file beside it")
-    keep = [i for i, s in enumerate(recording.reference.symbols) if s in AAMI_CLASSES]
-    samples = recording.reference.samples[keep]
-    classes = [AAMI_CLASSES[recording.reference.symbols[i]] for i in keep]
-    comparator = processing.Comparitor(samples, peaks, round(MATCH_TOLERANCE_S * rate))
-    comparator.compare()
+    match = match_reference(recording.reference, peaks, rate)
     normal = np.zeros(len(peaks), dtype=bool)
-    for ref_index, found in enumerate(comparator.matching_sample_nums):
-        if found >= 0 and classes[ref_index] == "N":
+    for beat_class, found in zip(match.classes, match.found.tolist(), strict=True):
+        if found >= 0 and beat_class == "N":
             normal[found] = True
     return normal
 

@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
-from wfdb import processing
 
 from app.inference.scoring import Scorer, load_scorer, operating_point
 from app.inputs.recording_paths import read_recording_path
 from app.recordings.analysis import analyse_recording, baseline_stretch_of, timing_rule
-from app.recordings.annotations import MATCH_TOLERANCE_S, reference_beats
+from app.recordings.annotations import ReferenceMatch
 from app.recordings.signal import Recording, choose_lead
 
 REPORT_FILE, ROC_PNG = "recording_report.json", "recording_roc.png"
@@ -50,40 +49,33 @@ def evaluate_recording(
     point = operating_point(scorer.metadata)
     timing = timing_rule(scorer.metadata, None) if with_timing else None
     analysis = analyse_recording(recording, choose_lead(recording, lead), scorer, point, timing)
-    samples, classes = reference_beats(recording.reference)
-    rate = recording.sampling_rate
-    found = analysis.peaks.samples
-    comparator = processing.Comparitor(samples, found, round(MATCH_TOLERANCE_S * rate))
-    comparator.compare()
-    judged = _judged(analysis.rows, comparator.matching_sample_nums, samples, classes,
-                     round(judge_from_s * rate), point.threshold)  # fmt: skip
+    match, detection = analysis.reference_match, analysis.comparison
+    assert match is not None and detection is not None  # the recording has its annotations
+    judge_from = round(judge_from_s * recording.sampling_rate)
+    judged = _judged(analysis.rows, match, judge_from, point.threshold)
     return {
         "record": recording.name,
         "model_version": scorer.metadata.model_version,
         "rules": "shape and timing" if timing else "shape only",
         "judged_from_s": judge_from_s,
         "detection": {
-            "annotated_beats": len(samples),
-            "beats_found": len(found),
-            "sensitivity": comparator.sensitivity,
-            "positive_predictivity": comparator.positive_predictivity,
+            key: detection[key]
+            for key in ("annotated_beats", "beats_found", "sensitivity", "positive_predictivity")
         },
         **_figures(judged),
     }
 
 
 def _judged(
-    rows: list[Any],
-    matches: np.ndarray,
-    samples: np.ndarray,
-    classes: list[str],
-    judge_from: int,
-    threshold: float,
+    rows: list[Any], match: ReferenceMatch, judge_from: int, threshold: float
 ) -> JudgedBeats:
+    """The annotated beats from `judge_from` on that were found and scored."""
     kept = [
-        (classes[ref], rows[found])
-        for ref, found in enumerate(matches)
-        if found >= 0 and samples[ref] >= judge_from and rows[found].verdict != "unscored"
+        (beat_class, rows[found])
+        for beat_class, sample, found in zip(
+            match.classes, match.samples.tolist(), match.found.tolist(), strict=True
+        )
+        if found >= 0 and sample >= judge_from and rows[found].verdict != "unscored"
     ]
     return JudgedBeats(
         classes=np.array([beat_class for beat_class, _ in kept]),

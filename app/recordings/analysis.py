@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from app.inference.artifact import ModelMetadata, RhythmRule
 from app.inference.scoring import OperatingPoint, Scorer, Scores
-from app.recordings.annotations import compare_with_reference
+from app.recordings.annotations import ReferenceMatch, compare_with_reference, match_reference
 from app.recordings.detection import RPeaks, find_r_peaks
 from app.recordings.quality import BadStretch, bad_stretches, issue_at, typical_amplitude
 from app.recordings.rhythm import prematurity, timing_score
@@ -72,6 +72,7 @@ class RecordingAnalysis:
     warnings: list[str]
     bad_stretches: list[BadStretch]
     comparison: dict[str, Any] | None
+    reference_match: ReferenceMatch | None  # which beat found each annotated one matches
     # for drawing: the lead scored, where its beats are, and what the model made of them
     signal: npt.NDArray[np.float64]
     peaks: RPeaks
@@ -120,10 +121,11 @@ def analyse_recording(
     scores = scorer.score(cut.beats)
     stretches = bad_stretches(signal, rate)
     rows = beat_rows(peaks.samples, rate, cut, scores, stretches, point, timing)
-    comparison = None
+    comparison, match = None, None
     if recording.reference is not None:
+        match = match_reference(recording.reference, peaks.samples, rate)
         verdicts = [row.verdict for row in rows]
-        comparison = compare_with_reference(recording.reference, peaks.samples, rate, verdicts)
+        comparison = compare_with_reference(recording.reference, match, verdicts)
     scored = [row.reconstruction_error for row in rows if row.reconstruction_error is not None]
     fit = model_fit(scorer.metadata, np.asarray(scored, dtype=np.float64))
     summary = {
@@ -150,7 +152,7 @@ def analyse_recording(
         warnings += polarity_warnings(scorer.metadata, peaks.polarity)
     warnings += quality_warnings(stretches, rows)
     return RecordingAnalysis(
-        rows, summary, warnings, stretches, comparison, signal, peaks, cut, scores
+        rows, summary, warnings, stretches, comparison, match, signal, peaks, cut, scores
     )
 
 
