@@ -12,6 +12,7 @@ import io
 import math
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -195,33 +196,44 @@ def read_edf(upload: UploadedFile) -> Recording:
                 f"form.files[{name}]", f"is not a readable EDF/EDF+ file ({exc})"
             ) from None
         try:
-            labels = [label.strip() for label in reader.getSignalLabels()]
-            rates = [float(reader.getSampleFrequency(i)) for i in range(len(labels))]
-            chosen = edf_signals_at_one_rate(labels, rates)
-            if not chosen:
+            leads = edf_leads(reader)
+            if leads is None:
                 raise _invalid(f"form.files[{name}]", "holds no signal")
-            columns = [reader.readSignal(i) for i in chosen]
-            units = [reader.getPhysicalDimension(i).strip() for i in chosen]
+            columns = [reader.readSignal(i) for i in leads.channels]
+            units = [reader.getPhysicalDimension(i).strip() for i in leads.channels]
         finally:
             reader.close()
     length = min(len(column) for column in columns)
     signals = np.column_stack([np.asarray(c[:length], dtype=np.float64) for c in columns])
     return Recording(
         signals=signals,
-        sampling_rate=check_sampling_rate(rates[chosen[0]], f"form.files[{name}].sampling_rate"),
-        lead_names=[labels[i] for i in chosen],
+        sampling_rate=check_sampling_rate(leads.sampling_rate, f"form.files[{name}].sampling_rate"),
+        lead_names=leads.names,
         source_format="edf",
         units=units,
         name=PurePath(name).stem,
     )
 
 
-def edf_signals_at_one_rate(labels: list[str], rates: list[float]) -> list[int]:
-    """The signals sampled at the rate of the first ECG-like signal (or of the first signal)."""
+@dataclass(frozen=True)
+class EdfLeads:
+    """The signals of an EDF file read as leads: those sampled at the rate of its first ECG-like
+    signal (or of its first signal), by their index in the file."""
+
+    channels: list[int]
+    names: list[str]
+    sampling_rate: float
+
+
+def edf_leads(reader: pyedflib.EdfReader) -> EdfLeads | None:
+    """None for a file that holds no signal."""
+    labels = [label.strip() for label in reader.getSignalLabels()]
     if not labels:
-        return []
+        return None
+    rates = [float(reader.getSampleFrequency(i)) for i in range(len(labels))]
     first = next((i for i, label in enumerate(labels) if ECG_LEAD.match(label)), 0)
-    return [i for i, rate in enumerate(rates) if rate == rates[first]]
+    channels = [i for i, rate in enumerate(rates) if rate == rates[first]]
+    return EdfLeads(channels, [labels[i] for i in channels], rates[first])
 
 
 # --- CSV --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from app.inputs.problems import BadRequest
 from app.inputs.recording_files import (
     CSV_SUFFIXES,
     EDF_SUFFIXES,
-    edf_signals_at_one_rate,
+    edf_leads,
     read_csv,
 )
 from app.inputs.uploads import UploadedFile
@@ -61,8 +61,8 @@ class RecordingStream:
         assert self.n_samples is not None
         reader = pyedflib.EdfReader(str(self.path))
         try:
-            labels = [label.strip() for label in reader.getSignalLabels()]
-            channels = [labels.index(name) for name in self.lead_names]
+            leads = edf_leads(reader)
+            channels = leads.channels if leads else []
             for start in range(0, self.n_samples, size):
                 n = min(size, self.n_samples - start)
                 yield np.column_stack([reader.readSignal(c, start, n) for c in channels])
@@ -115,17 +115,13 @@ def _open_wfdb(header_path: Path) -> RecordingStream:
 def _open_edf(path: Path) -> RecordingStream:
     reader = pyedflib.EdfReader(str(path))
     try:
-        labels = [label.strip() for label in reader.getSignalLabels()]
-        rates = [float(reader.getSampleFrequency(i)) for i in range(len(labels))]
-        chosen = edf_signals_at_one_rate(labels, rates)
-        if not chosen:
+        leads = edf_leads(reader)
+        if leads is None:
             raise RecordingFileError(f"{path}: holds no signal")
-        n_samples = min(int(reader.getNSamples()[i]) for i in chosen)
+        n_samples = min(int(reader.getNSamples()[i]) for i in leads.channels)
     finally:
         reader.close()
-    return RecordingStream(
-        path, "edf", _rate(rates[chosen[0]], path), [labels[i] for i in chosen], n_samples
-    )
+    return RecordingStream(path, "edf", _rate(leads.sampling_rate, path), leads.names, n_samples)
 
 
 def _open_csv(path: Path, sampling_rate: float | None) -> RecordingStream:
