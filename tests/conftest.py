@@ -42,15 +42,32 @@ def locate_ecg5000(environ: Mapping[str, str], download: Callable[[], Path]) -> 
     """`ecg5000.csv` in `data_directory`, else the cached public copy (`ecg-train --data ecg5000`
     downloads the same one, into the same cache); `LookupError` with one line when none is
     reachable."""
-    directory = data_directory(environ)
-    if directory is not None:
-        return directory / ECG5000_CSV
-    if environ.get(DATA_DIR_ENV):
-        raise LookupError(f"{DATA_DIR_ENV}={environ[DATA_DIR_ENV]} holds no {ECG5000_CSV}")
+    return locate(
+        environ, DATA_DIR_ENV, SHARED_DATA_DIR, ECG5000_CSV, download, WHERE_TO_PUT_THE_DATA
+    )
+
+
+def locate(
+    environ: Mapping[str, str],
+    variable: str,
+    shared: Path,
+    file_name: str,
+    download: Callable[[], Path],
+    where: str,
+) -> Path:
+    """`file_name` in the directory `variable` names (relative to the repository root), else in
+    `shared`, else what `download` fetches; a named directory without the file is an error, not a
+    reason to download. `LookupError` with the one line `where` when none is reachable."""
+    named = environ.get(variable)
+    path = REPO_ROOT / Path(named or shared).expanduser() / file_name
+    if path.is_file():
+        return path.resolve()
+    if named:
+        raise LookupError(f"{variable}={named} holds no {file_name}")
     try:
         return download()
     except (DataError, OSError) as exc:
-        raise LookupError(f"{WHERE_TO_PUT_THE_DATA} (the download failed: {exc})") from None
+        raise LookupError(f"{where} (the download failed: {exc})") from None
 
 
 @pytest.fixture(scope="session")
@@ -109,19 +126,17 @@ WHERE_TO_PUT_RECORD_100 = (
 
 
 def locate_record_100(environ: Mapping[str, str], download: Callable[[], Path]) -> Path:
-    """The directory of record 100: `ECG_MITDB_DIR` (relative to the repository root) when set,
-    else `../shared/data/mitdb`, else PhysioNet's copy downloaded into the cache; `LookupError`
-    with one line when none is reachable."""
-    named = environ.get(MITDB_DIR_ENV)
-    path = REPO_ROOT / Path(named or SHARED_MITDB_DIR).expanduser()
-    if (path / "100.hea").is_file():
-        return path.resolve()
-    if named:
-        raise LookupError(f"{MITDB_DIR_ENV}={named} holds no 100.hea")
-    try:
-        return download()
-    except (DataError, OSError) as exc:
-        raise LookupError(f"{WHERE_TO_PUT_RECORD_100} (the download failed: {exc})") from None
+    """The directory of record 100: `ECG_MITDB_DIR` when set, else `../shared/data/mitdb`, else
+    PhysioNet's copy downloaded into the cache (`download` gives its directory)."""
+    header = locate(
+        environ,
+        MITDB_DIR_ENV,
+        SHARED_MITDB_DIR,
+        "100.hea",
+        lambda: download() / "100.hea",
+        WHERE_TO_PUT_RECORD_100,
+    )
+    return header.parent
 
 
 @pytest.fixture(scope="session")
