@@ -70,7 +70,7 @@ RECORDINGS_OPENAPI: dict[str, Any] = {
 }
 RECORDING_RESPONSES = json_or_csv_responses(
     "A verdict per beat found; with `Accept: text/csv`, one CSV row per beat (index, time_s, "
-    "rr_s, heart_rate_bpm, reconstruction_error, verdict, reasons)."
+    "rr_s, heart_rate_bpm, reconstruction_error, anomaly_score, verdict, reasons)."
 )
 
 
