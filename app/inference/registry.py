@@ -28,7 +28,6 @@ class UnknownModelError(LookupError):
 class ModelRegistry:
     scorers: dict[str, Scorer]
     default_name: str
-    directories: dict[str, Path]
 
     @property
     def default(self) -> Scorer:
@@ -79,4 +78,4 @@ def load_registry(settings: Settings) -> ModelRegistry:
     scorers = {
         name: load_scorer(path, settings.inference_threads) for name, path in directories.items()
     }
-    return ModelRegistry(scorers, default, directories)
+    return ModelRegistry(scorers, default)
