@@ -145,6 +145,14 @@ def add_multi_split_options(parser: argparse.ArgumentParser) -> None:
         help="leaderboard: the families to compare (and pca); each is trained with the training "
         "options below, --architecture aside",
     )
+    group.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="leaderboard: train in N processes of one thread each (at most one per core); the "
+        "figures are the same, only the timings differ",
+    )
     add_training_options(parser, with_seed=False, title="training (multi-split, leaderboard)")
     parser.set_defaults(seed=TrainConfig().seed)  # the reference split's seed
 
@@ -353,7 +361,9 @@ def run_leaderboard(args: argparse.Namespace, dataset: Dataset, started: float) 
         f"({dataset.n_rows} rows)"
     )
     try:
-        runs = leaderboard.run_leaderboard(dataset, config, plans, args.entries, log=_say)
+        runs = leaderboard.run_leaderboard(
+            dataset, config, plans, args.entries, log=_say, jobs=args.jobs
+        )
     except TrainingError as exc:
         raise EvaluationError(str(exc)) from None
     details = {"data": dataset.source, "data_sha256": dataset.sha256, "config": asdict(config)}

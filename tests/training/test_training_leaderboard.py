@@ -17,18 +17,21 @@ from training.leaderboard import (
 )
 
 
-@pytest.fixture(scope="module")
-def leaderboard(tiny_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two families and PCA on two splits of the synthetic beats, a few epochs each."""
-    output = tmp_path_factory.mktemp("leaderboard")
+def run_small_leaderboard(data: Path, output: Path, *extra: str) -> Path:
+    """Two families and PCA on two splits, a few epochs each."""
     code = main([
-        "--leaderboard", "--data", str(tiny_csv), "--output", str(output), "--splits", "2",
+        "--leaderboard", "--data", str(data), "--output", str(output), "--splits", "2",
         "--entries", "dense,sparse,pca", "--epochs", "3", "--ensemble-size", "1",
         "--hidden-units", "16,8",
-        "--max-shift", "2", "--threshold-rule", "calibrated",
+        "--max-shift", "2", "--threshold-rule", "calibrated", *extra,
     ])  # fmt: skip
     assert code == 0
     return output
+
+
+@pytest.fixture(scope="module")
+def leaderboard(tiny_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run_small_leaderboard(tiny_csv, tmp_path_factory.mktemp("leaderboard"))
 
 
 def test_leaderboard_writes_its_table_plot_and_records(leaderboard: Path) -> None:
@@ -59,6 +62,20 @@ def test_the_leaderboard_is_at_mean_plus_one_std_whatever_rule_is_given(leaderbo
     assert record["std_ddof"] == 1
     assert [summary["entry"] for summary in record["summaries"]] == ["dense", "sparse", "pca"]
     assert all(summary["n_splits"] == 2 for summary in record["summaries"])
+
+
+def test_leaderboard_in_two_processes_gives_the_same_figures(
+    leaderboard: Path, tiny_csv: Path, tmp_path: Path
+) -> None:
+    parallel = run_small_leaderboard(tiny_csv, tmp_path, "--jobs", "2")
+    serial_runs = json.loads((leaderboard / LEADERBOARD_JSON).read_text())["runs"]
+    parallel_runs = json.loads((parallel / LEADERBOARD_JSON).read_text())["runs"]
+    assert [(r["entry"], r["split"]) for r in parallel_runs] == [
+        (r["entry"], r["split"]) for r in serial_runs
+    ]
+    for serial, in_parallel in zip(serial_runs, parallel_runs, strict=True):
+        for name in ("roc_auc", "accuracy", "calibrated_accuracy", "accuracy_shift_2"):
+            assert in_parallel[name] == pytest.approx(serial[name], abs=1e-6), name
 
 
 @pytest.mark.parametrize(
