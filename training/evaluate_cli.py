@@ -43,6 +43,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 REPORT_JSON = "report.json"
 PROG = "ecg-evaluate"
+SPLITS_DEFAULT = 5  # the leaderboard's
 
 
 class EvaluationError(Exception):
@@ -133,9 +134,16 @@ def add_multi_split_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--splits",
         type=_at_least_two,
-        default=5,
+        default=SPLITS_DEFAULT,
         metavar="N",
         help="leaderboard: the number of splits (the reference split first)",
+    )
+    group.add_argument(
+        "--seeds",
+        type=_at_least_two,
+        metavar="N",
+        help="leaderboard: instead of --splits, the reference split N times, trained from seeds "
+        "42, 43, ...: how much the figures owe to the initial weights",
     )
     group.add_argument(
         "--entries",
@@ -204,6 +212,8 @@ def check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"{mode} calibrates on the validation slice: it must not be 0")
         if args.leaderboard and args.output is None:
             parser.error("--leaderboard writes its table and plot: give --output DIR")
+        if args.seeds is not None and (not args.leaderboard or args.splits != SPLITS_DEFAULT):
+            parser.error("--seeds goes with --leaderboard, instead of --splits")
         return
     for dest, default in multi_split_defaults().items():
         if getattr(args, dest) != default:
@@ -355,9 +365,14 @@ def run_leaderboard(args: argparse.Namespace, dataset: Dataset, started: float) 
     from training.train import TrainingError
 
     config = config_from_args(args)
-    plans = multi_split.plan_splits(args.splits, args.seed_base, config)
+    if args.seeds is not None:
+        plans = multi_split.plan_seeds(args.seeds, config)
+        over = f"the reference split with {len(plans)} seeds"
+    else:
+        plans = multi_split.plan_splits(args.splits, args.seed_base, config)
+        over = f"{len(plans)} splits"
     _say(
-        f"leaderboard: {', '.join(args.entries)} on {len(plans)} splits of {dataset.source} "
+        f"leaderboard: {', '.join(args.entries)} on {over} of {dataset.source} "
         f"({dataset.n_rows} rows)"
     )
     try:

@@ -340,7 +340,7 @@ def summarise(runs: Sequence[EntryRun]) -> list[EntrySummary]:
 
 def markdown_table(summaries: Sequence[EntrySummary]) -> str:
     """One row per entry: mean ± std of each figure (quality to 4 places, costs rounded)."""
-    header = ["entry", *(HEADINGS[name] for name in SUMMARISED), "worst split's ROC AUC"]
+    header = ["entry", *(HEADINGS[name] for name in SUMMARISED), "lowest ROC AUC"]
     lines = [_row(header), _row(["---"] * len(header))]
     for summary in summaries:
         cells = [_cell(summary, name) for name in SUMMARISED]

@@ -83,6 +83,13 @@ def plan_splits(n: int, seed_base: int, reference: TrainConfig) -> list[SplitPla
     return plans
 
 
+def plan_seeds(n: int, reference: TrainConfig) -> list[SplitPlan]:
+    """The reference split `n` times, trained from seeds seed, seed + 1, ...: how much the
+    figures owe to the initial weights alone."""
+    state = reference.split_random_state
+    return [SplitPlan(index + 1, state, reference.seed + index) for index in range(n)]
+
+
 def split_result(plan: SplitPlan, result: TrainingResult) -> SplitResult:
     split, calibration = result.split, result.calibration
     if calibration is None:

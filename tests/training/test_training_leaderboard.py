@@ -78,12 +78,32 @@ def test_leaderboard_in_two_processes_gives_the_same_figures(
             assert in_parallel[name] == pytest.approx(serial[name], abs=1e-6), name
 
 
+def test_leaderboard_over_seeds_repeats_the_reference_split(tiny_csv: Path, tmp_path: Path) -> None:
+    code = main([
+        "--leaderboard", "--data", str(tiny_csv), "--output", str(tmp_path), "--seeds", "3",
+        "--entries", "pca",
+    ])  # fmt: skip
+    assert code == 0
+    with (tmp_path / LEADERBOARD_CSV).open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["random_state"], r["seed"]) for r in rows] == [
+        ("21", "42"),
+        ("21", "43"),
+        ("21", "44"),
+    ]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--leaderboard", "--data", "x.csv"], "give --output DIR"),
         (["--leaderboard", "--data", "x.csv", "--output", "o", "--entries", "gru"], "expected"),
         (["--leaderboard", "--data", "x.csv", "--output", "o", "--k", "1"], "--k goes with"),
+        (
+            ["--leaderboard", "--data", "x.csv", "--output", "o", "--seeds", "3", "--splits", "3"],
+            "instead of --splits",
+        ),
+        (["--multi-split", "3", "--data", "x.csv", "--seeds", "3"], "--seeds goes with"),
     ],
 )
 def test_leaderboard_usage_errors_name_the_option(
