@@ -138,7 +138,7 @@ def _predict_examples(metadata: ModelMetadata) -> dict[str, Any]:
             "value": {"beats": [beat(examples.normal)]},
         }
     }
-    if examples.abnormal is None:  # a baseline fitted without labels
+    if examples.abnormal is None:  # no labels, or the mean abnormal beat scored normal
         return normal_only
     return {  # Swagger UI fills "Try it out" with the first
         "both": {

@@ -17,6 +17,7 @@ from training.split import hold_out
 from training.train import (
     TrainingError,
     TrainingResult,
+    derive_examples,
     reconstruction_errors,
     summarise_errors,
     threshold_from_errors,
@@ -113,6 +114,26 @@ def test_examples_are_derived_aggregates_on_their_side_of_the_threshold(
     rows = tiny_result.dataset.beats
     assert not np.any(np.all(np.isclose(rows, normal, atol=1e-6), axis=1))
     assert not np.any(np.all(np.isclose(rows, abnormal, atol=1e-6), axis=1))
+
+
+def test_an_abnormal_example_the_model_scores_normal_is_left_out(
+    tiny_result: TrainingResult,
+) -> None:
+    split, norm, model = tiny_result.split, tiny_result.normalisation, tiny_result.model
+    mean_abnormal = split.train_beats[~split.train_is_normal].mean(axis=0, keepdims=True)
+    abnormal_error = float(reconstruction_errors(model, normalise(mean_abnormal, norm))[0])
+    examples = derive_examples(model, split, norm, threshold=abnormal_error * 1.01)
+    assert examples.abnormal is None
+    assert examples.normal == tiny_result.examples.normal
+
+
+def test_a_normal_example_the_model_scores_abnormal_fails_training(
+    tiny_result: TrainingResult,
+) -> None:
+    with pytest.raises(
+        TrainingError, match=r"normal example scores .* it would be classified abnormal"
+    ):
+        derive_examples(tiny_result.model, tiny_result.split, tiny_result.normalisation, 0.0)
 
 
 def test_autoencoder_mirrors_the_encoder_and_ends_in_a_sigmoid() -> None:
