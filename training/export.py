@@ -42,7 +42,7 @@ from training.plots import LOSS_PNG, plot_loss
 from training.report import Report, ScoredBeats, build_report, save_report
 from training.train import TrainingResult
 
-MODEL_NAME = "ecg5000-dae"
+DATA_SET_PREFIX = "ecg5000"
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def build_metadata(
         if path.is_file() and path.name != METADATA_FILE
     }
     return ModelMetadata(
-        model_version=model_version(created_at, files[ONNX_FILE]),
+        model_version=model_version(result.config.model.architecture, created_at, files[ONNX_FILE]),
         created_at=created_at.astimezone(UTC).isoformat(timespec="seconds"),
         input_length=int(result.dataset.beats.shape[1]),
         normalisation=result.normalisation,
@@ -144,9 +144,11 @@ def build_metadata(
     )
 
 
-def model_version(created_at: datetime, onnx_sha256: str) -> str:
-    """Readable and unique: `ecg5000-dae-20250101-1a2b3c4d` (UTC date, ONNX file's sha256)."""
-    return f"{MODEL_NAME}-{created_at.astimezone(UTC):%Y%m%d}-{onnx_sha256[:8]}"
+def model_version(architecture: str, created_at: datetime, onnx_sha256: str) -> str:
+    """Readable and unique: `ecg5000-sparse-20250101-1a2b3c4d` (the autoencoder family, the UTC
+    date and the ONNX file's sha256)."""
+    stamp = f"{created_at.astimezone(UTC):%Y%m%d}-{onnx_sha256[:8]}"
+    return f"{DATA_SET_PREFIX}-{architecture}-{stamp}"
 
 
 def training_record(result: TrainingResult) -> TrainingRecord:

@@ -36,8 +36,9 @@ def test_export_records_version_time_and_library_versions(
 ) -> None:
     metadata = read_metadata(tiny_model_dir)
     onnx_sha = metadata.files[ONNX_FILE]
-    assert metadata.model_version == f"ecg5000-dae-20250304-{onnx_sha[:8]}"
-    assert re.fullmatch(r"ecg5000-dae-\d{8}-[0-9a-f]{8}", metadata.model_version)
+    family = tiny_config.model.architecture
+    assert metadata.model_version == f"ecg5000-{family}-20250304-{onnx_sha[:8]}"
+    assert re.fullmatch(r"ecg5000-[a-z]+-\d{8}-[0-9a-f]{8}", metadata.model_version)
     assert metadata.created_at == "2025-03-04T05:06:00+00:00"
     assert set(metadata.training.library_versions) == {
         "python", "tensorflow", "keras", "numpy", "scikit-learn", "onnx", "tf2onnx",
