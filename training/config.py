@@ -30,11 +30,11 @@ class ModelConfig:
     dense, denoising, sparse, vae and contractive; the other fields each belong to the families
     their comments name. With `ensemble_size` N > 1, N such autoencoders are fitted from different
     seeds and the model is their average: one network whose reconstruction is the mean of theirs.
-    Three trimmed ones (`TrainConfig.trim_fraction`) keep the margin a single trimmed one loses:
-    README, "Three trimmed autoencoders".
+    The defaults are the leaderboard's choice (README, "The leaderboard"): one sparse autoencoder,
+    since with shift tolerance on an ensemble of three scored no better over five splits.
     """
 
-    architecture: ArchitectureName = "dense"
+    architecture: ArchitectureName = "sparse"
     hidden_units: tuple[int, ...] = (128, 64, 32)
     activation: str = "relu"
     dropout: float = 0.0
@@ -49,7 +49,7 @@ class ModelConfig:
     lstm_units: int = 32  # lstm
     lstm_step: int = 4  # lstm: samples read per time step (140 samples: 35 steps)
     learning_rate: float = 1e-3
-    ensemble_size: int = 3
+    ensemble_size: int = 1
 
     @property
     def effective_input_noise(self) -> float:
@@ -66,7 +66,7 @@ class TrainConfig:
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    epochs: int = 200
+    epochs: int = 1000  # a bound early stopping ends long before
     batch_size: int = 64
     seed: int = 42
     threshold_rule: ThresholdRuleName = "mean-std"
@@ -75,7 +75,7 @@ class TrainConfig:
     calibrate_for: CalibrationTarget = "f1"  # for "calibrated"
     target_false_alarm_rate: float = 0.05  # for "calibrated" with calibrate_for "false-alarm-rate"
     validation_fraction: float = 0.1
-    patience: int = 20
+    patience: int = 10
     # `training.trimming`: the worst-reconstructed fraction of the fitted beats gets weight 0 in
     # every epoch after the first `trim_warmup` (0: off).
     trim_fraction: float = 0.015
@@ -83,7 +83,7 @@ class TrainConfig:
     # `training.augment`: every epoch each fitted beat is shifted by up to this many samples of
     # the recording (ECG5000: 250 Hz, about 205 samples a beat), as a beat cut from a recording is
     # never aligned to the sample the way ECG5000's were (0: off).
-    max_shift: float = 0.0
+    max_shift: float = 4.0
     # TensorFlow's tutorial split; changing it makes results incomparable with the tutorial.
     test_size: float = 0.2
     split_random_state: int = 21

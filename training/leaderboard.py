@@ -415,5 +415,5 @@ def plot_leaderboard(summaries: Sequence[EntrySummary], path: Path) -> Path:
     shift_axes.invert_yaxis()
     shift_axes.set_xlim(0.4, 1.0)
     shift_axes.set_xlabel("accuracy at mean + 1·std, test beats cut again later")
-    shift_axes.legend(loc="lower left")
+    shift_axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(EVALUATED_SHIFTS))
     return _save(figure, path)
