@@ -32,6 +32,7 @@ def build_autoencoder(
     if not hidden_units or any(units <= 0 for units in hidden_units):
         raise ValueError(f"hidden_units must be positive layer sizes, got {list(hidden_units)}")
     config = ModelConfig(
+        architecture="dense",
         hidden_units=tuple(hidden_units),
         activation=activation,
         dropout=dropout,
