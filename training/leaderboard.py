@@ -128,7 +128,9 @@ def run_leaderboard(
         return [done(measure(entry, plan, dataset, planned)) for entry, plan, planned in tasks]
     context = multiprocessing.get_context("spawn")  # TensorFlow does not survive a fork
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
-        futures = [pool.submit(measure, *task[:2], dataset, task[2]) for task in tasks]
+        futures = [
+            pool.submit(measure, entry, plan, dataset, planned) for entry, plan, planned in tasks
+        ]
         for future in as_completed(futures):
             done(future.result())
         return [future.result() for future in futures]
