@@ -14,6 +14,7 @@ from app.api.schemas import PredictResponse
 from app.config import Settings
 from app.inference.artifact import read_metadata
 from app.main import create_app
+from training.augment import recut
 from training.config import TrainConfig
 from training.data import load_beats
 from training.split import hold_out_indices, split_reference
@@ -100,8 +101,6 @@ def test_shipped_model_keeps_its_accuracy_on_beats_cut_two_samples_late(
 ) -> None:
     """Issue #17's shift tolerance: the test beats joined into a 250 Hz strip and cut again 2
     samples later lose at most 0.01 of the accuracy of the strip cut where they began."""
-    from training.augment import recut
-
     beats, is_abnormal = reference_test_split
     accuracy = {}
     for shift in (0, 2):
