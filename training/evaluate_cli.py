@@ -131,14 +131,15 @@ def add_multi_split_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--seed-base", type=int, default=1, metavar="S", help="first random_state and seed"
     )
-    group.add_argument(
+    over = group.add_mutually_exclusive_group()  # argparse refuses the two together
+    over.add_argument(
         "--splits",
         type=_at_least_two,
-        default=SPLITS_DEFAULT,
         metavar="N",
-        help="leaderboard: the number of splits (the reference split first)",
+        help=f"leaderboard: the number of splits (the reference split first; default "
+        f"{SPLITS_DEFAULT})",
     )
-    group.add_argument(
+    over.add_argument(
         "--seeds",
         type=_at_least_two,
         metavar="N",
@@ -212,8 +213,11 @@ def check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"{mode} calibrates on the validation slice: it must not be 0")
         if args.leaderboard and args.output is None:
             parser.error("--leaderboard writes its table and plot: give --output DIR")
-        if args.seeds is not None and (not args.leaderboard or args.splits != SPLITS_DEFAULT):
-            parser.error("--seeds goes with --leaderboard, instead of --splits")
+        for option, value in (("--seeds", args.seeds), ("--splits", args.splits)):
+            if value is not None and not args.leaderboard:
+                parser.error(f"{option} goes with --leaderboard, not --multi-split")
+        if args.seeds is not None and args.seed_base != multi_split_defaults()["seed_base"]:
+            parser.error("--seed-base goes with --splits: --seeds trains the reference split")
         return
     for dest, default in multi_split_defaults().items():
         if getattr(args, dest) != default:
@@ -369,7 +373,7 @@ def run_leaderboard(args: argparse.Namespace, dataset: Dataset, started: float) 
         plans = multi_split.plan_seeds(args.seeds, config)
         over = f"the reference split with {len(plans)} seeds"
     else:
-        plans = multi_split.plan_splits(args.splits, args.seed_base, config)
+        plans = multi_split.plan_splits(args.splits or SPLITS_DEFAULT, args.seed_base, config)
         over = f"{len(plans)} splits"
     _say(
         f"leaderboard: {', '.join(args.entries)} on {over} of {dataset.source} "

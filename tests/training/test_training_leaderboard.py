@@ -100,8 +100,13 @@ def test_leaderboard_over_seeds_repeats_the_reference_split(tiny_csv: Path, tmp_
         (["--leaderboard", "--data", "x.csv", "--output", "o", "--entries", "gru"], "expected"),
         (["--leaderboard", "--data", "x.csv", "--output", "o", "--k", "1"], "--k goes with"),
         (
-            ["--leaderboard", "--data", "x.csv", "--output", "o", "--seeds", "3", "--splits", "3"],
-            "instead of --splits",
+            ["--leaderboard", "--data", "x.csv", "--output", "o", "--seeds", "3", "--splits", "5"],
+            "not allowed with argument --seeds",
+        ),
+        (["--multi-split", "3", "--data", "x.csv", "--splits", "3"], "--splits goes with"),
+        (
+            ["--leaderboard", "--data", "x", "--output", "o", "--seeds", "3", "--seed-base", "7"],
+            "--seed-base goes with --splits",
         ),
         (["--multi-split", "3", "--data", "x.csv", "--seeds", "3"], "--seeds goes with"),
     ],

@@ -16,6 +16,7 @@ from wfdb import processing
 
 from app.config import Settings
 from app.main import create_app
+from bench.strip import joined_strip
 from tests.app.conftest import Record100
 
 WFDB_FILES = ("100.hea", "100.dat", "100.atr")
@@ -173,14 +174,7 @@ def test_strip_of_ecg5000_beats_comes_back_with_their_verdicts(
     """The held-out beats joined into a 250 Hz strip (0.76 to 0.9 s each, as in the recording
     ECG5000 was cut from), found and cut again, keep the verdicts their labels call for."""
     beats, is_abnormal = reference_test_split
-    lengths = np.random.default_rng(0).integers(190, 225, len(beats))
-    strip = np.concatenate(
-        [
-            np.interp(np.arange(n) * 140 / n, np.arange(140), beat)
-            for beat, n in zip(beats, lengths, strict=True)
-        ]
-    )
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    strip, starts, lengths = joined_strip(beats)
     body = {"sampling_rate": 250, "leads": {"ECG": strip.round(5).tolist()}}
     response = client.post("/v1/recordings", content=orjson.dumps(body), headers=JSON)
     assert response.status_code == 200, response.text
