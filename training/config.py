@@ -6,8 +6,8 @@ options and `--help` pick the new defaults up from here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 ThresholdRuleName = Literal["mean-std", "percentile", "calibrated"]
 ArchitectureName = Literal["dense", "denoising", "sparse", "conv", "vae", "contractive", "lstm"]
@@ -16,6 +16,8 @@ ARCHITECTURES: tuple[ArchitectureName, ...] = (
 )  # fmt: skip
 # `ecg-evaluate --leaderboard` compares every family and PCA, the non-deep baseline.
 PCA_ENTRY = "pca"
+# Joins a mixed ensemble's families in its label ("sparse+denoising") and leaderboard entries.
+MIX_SEPARATOR = "+"
 LEADERBOARD_ENTRIES: tuple[str, ...] = (*ARCHITECTURES, PCA_ENTRY)
 # The noise `denoising` is trained with when --input-noise is not given (std, normalised units).
 DEFAULT_DENOISING_NOISE = 0.05
@@ -32,6 +34,10 @@ class ModelConfig:
     seeds and the model is their average: one network whose reconstruction is the mean of theirs.
     The defaults are the leaderboard's choice (README, "The leaderboard"): one sparse autoencoder,
     since with shift tolerance on an ensemble of three scored no better over five splits.
+
+    A mixed ensemble names its families in `mix` (`ecg-train --architecture sparse,denoising`):
+    member i is of family `mix[i % len(mix)]`, `architecture` is the first of them and
+    `ensemble_size` a multiple of their number. Each member reads the fields of its own family.
     """
 
     architecture: ArchitectureName = "sparse"
@@ -50,6 +56,41 @@ class ModelConfig:
     lstm_step: int = 4  # lstm: samples read per time step (140 samples: 35 steps)
     learning_rate: float = 1e-3
     ensemble_size: int = 1
+    mix: tuple[ArchitectureName, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.mix:
+            return
+        if len(self.mix) < 2 or self.architecture != self.mix[0]:
+            raise ValueError(f"a mix names two families or more, the first {self.architecture!r}")
+        if self.ensemble_size % len(self.mix):
+            raise ValueError(f"ensemble_size {self.ensemble_size}: not a multiple of {self.mix}")
+
+    @classmethod
+    def of_families(
+        cls, families: tuple[ArchitectureName, ...], per_family: int = 1, **fields: Any
+    ) -> ModelConfig:
+        """A single family (one name) or a mixed ensemble, `per_family` autoencoders of each."""
+        mix = families if len(families) > 1 else ()
+        size = per_family * len(families)
+        return cls(architecture=families[0], ensemble_size=size, mix=mix, **fields)
+
+    @property
+    def label(self) -> str:
+        """The family, or a mix's families joined by "+": as metadata and model versions say."""
+        return MIX_SEPARATOR.join(self.mix) if self.mix else self.architecture
+
+    @property
+    def families(self) -> tuple[ArchitectureName, ...]:
+        """The distinct families, in order."""
+        return self.mix or (self.architecture,)
+
+    def member(self, index: int) -> ModelConfig:
+        """The single-family config member `index` is built from."""
+        if not self.mix:
+            return replace(self, ensemble_size=1)
+        family = self.mix[index % len(self.mix)]
+        return replace(self, architecture=family, ensemble_size=1, mix=())
 
     @property
     def effective_input_noise(self) -> float:

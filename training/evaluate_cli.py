@@ -26,7 +26,7 @@ import numpy as np
 
 from app.inference.artifact import ArtifactError, MeanPlusKStd, ModelMetadata
 from app.inputs.problems import BadRequest
-from training.config import LEADERBOARD_ENTRIES, TrainConfig
+from training.config import ARCHITECTURES, LEADERBOARD_ENTRIES, MIX_SEPARATOR, TrainConfig
 from training.data import DATA_SET_NAME, DataError, Dataset, load_data_arg
 from training.options import (
     add_training_options,
@@ -151,8 +151,9 @@ def add_multi_split_options(parser: argparse.ArgumentParser) -> None:
         type=_entries,
         default=",".join(LEADERBOARD_ENTRIES),
         metavar="NAME,...",
-        help="leaderboard: the families to compare (and pca); each is trained with the training "
-        "options below, --architecture aside",
+        help="leaderboard: the families to compare (and pca), or mixed ensembles of them "
+        "(sparse+denoising); each is trained with the training options below, --architecture "
+        "aside, --ensemble-size autoencoders per family",
     )
     group.add_argument(
         "--jobs",
@@ -410,13 +411,21 @@ def _at_least_two(text: str) -> int:
 
 
 def _entries(text: str) -> list[str]:
+    """Families, pca, and mixes of families joined by "+" (sparse+denoising)."""
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in LEADERBOARD_ENTRIES]
-    if unknown or not names:
+    if not names or not all(map(_known_entry, names)):
         raise argparse.ArgumentTypeError(
-            f"expected names from {','.join(LEADERBOARD_ENTRIES)}, got {text!r}"
+            f"expected names from {','.join(LEADERBOARD_ENTRIES)}, or families joined by "
+            f"{MIX_SEPARATOR!r}, got {text!r}"
         )
     return names
+
+
+def _known_entry(name: str) -> bool:
+    if name in LEADERBOARD_ENTRIES:
+        return True
+    parts = name.split(MIX_SEPARATOR)
+    return len(parts) == len(set(parts)) > 1 and all(part in ARCHITECTURES for part in parts)
 
 
 def _positive_finite_float(text: str) -> float:

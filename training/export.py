@@ -26,6 +26,7 @@ from app.inference.artifact import (
     KERAS_FILE,
     METADATA_FILE,
     ONNX_FILE,
+    Hyperparameter,
     Metrics,
     ModelMetadata,
     TrainingRecord,
@@ -58,7 +59,7 @@ def export_model(
     created_at = created_at or datetime.now(UTC)
     with atomic_directory(target) as staging:
         result.model.save(staging / KERAS_FILE)
-        export_onnx(result.model, staging / ONNX_FILE, result.config.model.architecture)
+        export_onnx(result.model, staging / ONNX_FILE, result.config.model.label)
         report = held_out_report(result, staging, created_at)
         plot_loss(
             [(member.history, member.best_epoch) for member in result.members],
@@ -128,7 +129,7 @@ def build_metadata(
         if path.is_file() and path.name != METADATA_FILE
     }
     return ModelMetadata(
-        model_version=model_version(result.config.model.architecture, created_at, files[ONNX_FILE]),
+        model_version=model_version(result.config.model.label, created_at, files[ONNX_FILE]),
         created_at=created_at.astimezone(UTC).isoformat(timespec="seconds"),
         input_length=int(result.dataset.beats.shape[1]),
         normalisation=result.normalisation,
@@ -169,7 +170,7 @@ def training_record(result: TrainingResult) -> TrainingRecord:
             )
         ),
         seed=config.seed,
-        architecture=config.model.architecture,
+        architecture=config.model.label,
         epochs_run=result.epochs_run,
         hyperparameters=hyperparameters(result),
         library_versions=library_versions(),
@@ -188,20 +189,26 @@ FAMILY_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def family_hyperparameters(config: ModelConfig) -> dict[str, float | int | str | list[int]]:
+def family_hyperparameters(config: ModelConfig) -> dict[str, Hyperparameter]:
     """The family's own hyper-parameters, as metadata.json and GET /v1/model show them."""
-    chosen: dict[str, float | int | str | list[int]] = {}
-    for name in FAMILY_HYPERPARAMETERS[config.architecture]:
-        value = getattr(config, name)
-        chosen[name] = list(value) if isinstance(value, tuple) else value
-    chosen["input_noise"] = config.effective_input_noise
+    chosen: dict[str, Hyperparameter] = {}
+    for family in config.families:
+        for name in FAMILY_HYPERPARAMETERS[family]:
+            value = getattr(config, name)
+            chosen[name] = list(value) if isinstance(value, tuple) else value
+    noises = [config.member(index).effective_input_noise for index in range(len(config.families))]
+    if config.mix and len(set(noises)) > 1:  # each member takes its own family's default noise
+        pairs = zip(config.families, noises, strict=True)
+        chosen["input_noise"] = ", ".join(f"{family} {noise:g}" for family, noise in pairs)
+    else:
+        chosen["input_noise"] = noises[0]
     return chosen
 
 
-def hyperparameters(result: TrainingResult) -> dict[str, float | int | str | list[int]]:
+def hyperparameters(result: TrainingResult) -> dict[str, Hyperparameter]:
     config = result.config
     return {
-        "architecture": config.model.architecture,
+        "architecture": config.model.label,
         **family_hyperparameters(config.model),
         "learning_rate": config.model.learning_rate,
         "optimizer": "adam",
@@ -210,6 +217,9 @@ def hyperparameters(result: TrainingResult) -> dict[str, float | int | str | lis
         "max_epochs": config.epochs,
         "patience": config.patience,
         "ensemble_size": config.model.ensemble_size,
+        "member_architectures": [
+            config.model.member(index).architecture for index in range(len(result.members))
+        ],
         "member_seeds": [member.seed for member in result.members],
         "member_epochs_run": [member.epochs_run for member in result.members],
         "member_best_epochs": [member.best_epoch for member in result.members],

@@ -20,14 +20,21 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from app.inference.artifact import MinMaxNormalisation
 from app.inference.scoring import mean_absolute_error, normalise
 from training.augment import EVALUATED_SHIFTS, recut
-from training.config import LEADERBOARD_ENTRIES, PCA_ENTRY, TrainConfig
+from training.config import (
+    LEADERBOARD_ENTRIES,
+    MIX_SEPARATOR,
+    PCA_ENTRY,
+    ArchitectureName,
+    ModelConfig,
+    TrainConfig,
+)
 from training.data import Dataset
 from training.evaluate import evaluate
 from training.multi_split import SplitPlan
@@ -158,8 +165,7 @@ def measure(entry: str, plan: SplitPlan, dataset: Dataset, config: TrainConfig) 
     if entry == PCA_ENTRY:
         scored = score_pca(dataset, config)
     else:
-        family = replace(config.model, architecture=entry)
-        scored = score_family(dataset, replace(config, model=family))
+        scored = score_family(dataset, replace(config, model=entry_model(entry, config.model)))
     is_abnormal = ~split.test_is_normal
     metrics = evaluate(scored.test_errors, is_abnormal, scored.threshold)
     calibrated = calibrated_threshold(
@@ -193,6 +199,15 @@ def measure(entry: str, plan: SplitPlan, dataset: Dataset, config: TrainConfig) 
     )
 
 
+def entry_model(entry: str, model: ModelConfig) -> ModelConfig:
+    """The entry's family, or its mix's ("sparse+denoising"), with the run's other settings and
+    its number of autoencoders per family."""
+    names = cast(tuple[ArchitectureName, ...], tuple(entry.split(MIX_SEPARATOR)))
+    per_family = model.ensemble_size // len(model.families)
+    mix = names if len(names) > 1 else ()
+    return replace(model, architecture=names[0], ensemble_size=per_family * len(names), mix=mix)
+
+
 def shifted_accuracy(
     scored: Scored, test_beats: np.ndarray, is_abnormal: np.ndarray, shift: int
 ) -> float:
@@ -214,7 +229,7 @@ def score_family(dataset: Dataset, config: TrainConfig) -> Scored:
     norm = result.normalisation
     with tempfile.TemporaryDirectory(prefix="ecg-leaderboard-") as directory:
         path = Path(directory) / "model.onnx"
-        export_onnx(result.model, path, config.model.architecture)
+        export_onnx(result.model, path, config.model.label)
         onnx_bytes = path.stat().st_size
         speed = onnx_beats_per_second(path, normalise(result.split.test_beats, norm))
     return Scored(

@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import get_args
+from typing import cast, get_args
 
 from training.config import (
     ARCHITECTURES,
     DEFAULT_DENOISING_NOISE,
+    ArchitectureName,
     CalibrationTarget,
     ModelConfig,
     ThresholdRuleName,
@@ -64,7 +65,8 @@ def add_training_options(
         type=positive_int,
         default=model.ensemble_size,
         metavar="N",
-        help="autoencoders fitted from different seeds; the model averages their reconstructions",
+        help="autoencoders (of each family, for a mix) fitted from different seeds; the model "
+        "averages their reconstructions",
     )
     add(
         "--validation-fraction",
@@ -105,12 +107,15 @@ def add_architecture_options(parser: argparse.ArgumentParser) -> None:
     ).add_argument
     add(
         "--architecture",
-        choices=ARCHITECTURES,
+        type=families,
         default=model.architecture,
+        metavar="{" + ",".join(ARCHITECTURES) + "}[,...]",
         help="dense: the tutorial's autoencoder; denoising: dense, fitted on noisy beats; sparse: "
         "dense with an L1 penalty on the code; conv: Conv1D encoder, dense bottleneck, transposed "
         "convolutions; vae: variational (served by reconstructing the code's mean); contractive: "
-        "dense with a penalty on the code's Jacobian; lstm: recurrent sequence autoencoder",
+        "dense with a penalty on the code's Jacobian; lstm: recurrent sequence autoencoder. "
+        "Several, comma-separated (sparse,denoising): a mixed ensemble, --ensemble-size "
+        "autoencoders of each",
     )
     add(
         "--hidden-units",
@@ -202,8 +207,9 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
             ("percentile", 100.0) if baseline else (TrainConfig.threshold_rule, percentile)
         )
     return TrainConfig(
-        model=ModelConfig(
-            architecture=args.architecture,
+        model=ModelConfig.of_families(
+            args.architecture,  # `families` parsed it, its default too
+            args.ensemble_size,
             hidden_units=args.hidden_units,
             activation=args.activation,
             dropout=args.dropout,
@@ -217,7 +223,6 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
             lstm_units=args.lstm_units,
             lstm_step=args.lstm_step,
             learning_rate=args.learning_rate,
-            ensemble_size=args.ensemble_size,
         ),
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -233,6 +238,17 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         trim_warmup=args.trim_warmup,
         max_shift=args.max_shift,
     )
+
+
+def families(text: str) -> tuple[ArchitectureName, ...]:
+    """--architecture: one family, or several comma-separated (a mixed ensemble)."""
+    names = [name.strip() for name in text.split(",")]
+    unknown = [name for name in names if name not in ARCHITECTURES]
+    if unknown or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct names from {','.join(ARCHITECTURES)}, got {text!r}"
+        )
+    return tuple(cast(ArchitectureName, name) for name in names)
 
 
 def positive_int(text: str) -> int:

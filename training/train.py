@@ -302,9 +302,11 @@ def fit_member(
     seed = member_seed(config.seed, index)
     if index:
         seed_everything(seed)
+    member = config.model.member(index)
     if log is not None and config.model.ensemble_size > 1:
-        log(f"autoencoder {index + 1} of {config.model.ensemble_size} (seed {seed})")
-    model = build_from_config(fit_x.shape[1], config.model)
+        family = f"{member.architecture} " if config.model.mix else ""
+        log(f"{family}autoencoder {index + 1} of {config.model.ensemble_size} (seed {seed})")
+    model = build_from_config(fit_x.shape[1], member)
     history, best_epoch = _fit(model, fit_x, val_x, replace(config, seed=seed), log)
     return MemberFit(seed=seed, model=model, history=history, best_epoch=best_epoch)
 

@@ -171,7 +171,8 @@ class ModelInfo(BaseModel):
     )
     architecture: str = Field(
         description="The autoencoder family: dense, denoising, sparse, conv, vae, contractive or "
-        "lstm (ecg-train --architecture)."
+        "lstm (ecg-train --architecture); a mixed ensemble's families joined by '+', as in "
+        "sparse+denoising."
     )
     hyperparameters: dict[str, Any] = Field(
         description="How the model was trained: the family's own hyper-parameters, then the "

@@ -159,6 +159,10 @@ class Metrics(_Frozen):
     confusion_matrix: ConfusionMatrix
 
 
+# A value in metadata.json's hyperparameters: a number, a name, layer sizes or member families.
+Hyperparameter = float | int | str | list[int] | list[str]
+
+
 class TrainingRecord(_Frozen):
     """Enough to reproduce the model: data, split, seed, hyper-parameters, library versions."""
 
@@ -169,11 +173,11 @@ class TrainingRecord(_Frozen):
     seed: int
     architecture: str = Field(
         default="dense",
-        description="the autoencoder family (ecg-train --architecture); its own hyper-parameters "
-        "are in hyperparameters",
+        description="the autoencoder family (ecg-train --architecture), or a mixed ensemble's "
+        "families joined by '+'; their own hyper-parameters are in hyperparameters",
     )
     epochs_run: int  # summed over the autoencoders of an ensemble
-    hyperparameters: dict[str, float | int | str | list[int]]
+    hyperparameters: dict[str, Hyperparameter]
     library_versions: dict[str, str]
 
 

@@ -83,3 +83,48 @@ def test_family_options_reach_the_metadata(real_data: Dataset, tmp_path: Path) -
     assert hyperparameters["hidden_units"] == [32, 16, 8]
     assert "lstm_units" not in hyperparameters  # only the family's own
     assert hyperparameters["max_shift"] == 2.0
+
+
+def test_mixed_ensemble_is_served_as_tensorflow_scores_it(
+    real_data: Dataset, tmp_path: Path
+) -> None:
+    """A sparse and a convolutional autoencoder, averaged: one ONNX model, both families named."""
+    mixed = ModelConfig.of_families(("sparse", "conv"), **_quick_fields())
+    result = train(first_rows(real_data, N_ROWS), replace(QUICK, model=mixed))
+    export_model(result, tmp_path / "mixed")
+    training = read_metadata(tmp_path / "mixed").training
+    assert training.architecture == "sparse+conv"
+    assert training.hyperparameters["member_architectures"] == ["sparse", "conv"]
+    assert {"sparsity_l1", "conv_filters"} <= training.hyperparameters.keys()
+    test_beats = result.split.test_beats
+    tensorflow_errors = reconstruction_errors(
+        result.model, normalise(test_beats, result.normalisation)
+    )
+    with TestClient(create_app(Settings(model_dir=tmp_path / "mixed"))) as client:
+        info = client.get("/v1/model").json()
+        served = client.post("/v1/predict", json={"beats": test_beats.tolist()}).json()
+    assert info["architecture"] == "sparse+conv"
+    assert info["model_version"].startswith("ecg5000-sparse+conv-")
+    served_errors = np.array([row["reconstruction_error"] for row in served["results"]])
+    np.testing.assert_allclose(served_errors, tensorflow_errors, rtol=1e-4, atol=1e-6)
+
+
+def _quick_fields() -> dict[str, object]:
+    """QUICK's model settings other than the family and the ensemble."""
+    fields = dict(vars(QUICK.model))
+    for name in ("architecture", "ensemble_size", "mix"):
+        fields.pop(name)
+    return fields
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"architecture": "sparse", "mix": ("sparse",)}, "two families or more"),
+        ({"architecture": "dense", "mix": ("sparse", "conv"), "ensemble_size": 2}, "the first"),
+        ({"architecture": "sparse", "mix": ("sparse", "conv"), "ensemble_size": 3}, "multiple"),
+    ],
+)
+def test_inconsistent_mix_is_refused(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**fields)  # type: ignore[arg-type]

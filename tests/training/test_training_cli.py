@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from training.cli import build_parser, main
+from training.config import DEFAULT_DENOISING_NOISE
+from training.options import config_from_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,6 +66,8 @@ def test_missing_data_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
         ["--trim-fraction", "1"],
         ["--trim-warmup", "0"],
         ["--ensemble-size", "0"],
+        ["--architecture", "sparse,gru"],
+        ["--architecture", "sparse,sparse"],
     ],
 )
 def test_invalid_option_values_exit_2(
@@ -102,3 +106,13 @@ def test_module_entry_point_reports_data_errors_without_loading_tensorflow(
         f"ecg-train: error: {bad}: row 1 has 3 columns; the csv layout needs 141 "
         "(140 samples and a label)"
     ]
+
+
+def test_several_architectures_make_a_mixed_ensemble_of_each() -> None:
+    args = ["--data", "x.csv", "--output", "m", "--architecture", "sparse,denoising"]
+    model = config_from_args(build_parser().parse_args([*args, "--ensemble-size", "2"])).model
+    assert (model.label, model.mix, model.ensemble_size) == ("sparse+denoising", model.families, 4)
+    members = [model.member(index) for index in range(model.ensemble_size)]
+    assert [m.architecture for m in members] == ["sparse", "denoising", "sparse", "denoising"]
+    # each member takes its own family's default noise
+    assert [m.effective_input_noise for m in members[:2]] == [0.0, DEFAULT_DENOISING_NOISE]

@@ -18,10 +18,10 @@ from training.leaderboard import (
 
 
 def run_small_leaderboard(data: Path, output: Path, *extra: str) -> Path:
-    """Two families and PCA on two splits, a few epochs each."""
+    """A family, a mixed ensemble and PCA on two splits, a few epochs each."""
     code = main([
         "--leaderboard", "--data", str(data), "--output", str(output), "--splits", "2",
-        "--entries", "dense,sparse,pca", "--epochs", "3", "--ensemble-size", "1",
+        "--entries", "dense,sparse+dense,pca", "--epochs", "3", "--ensemble-size", "1",
         "--hidden-units", "16,8",
         "--max-shift", "2", "--threshold-rule", "calibrated", *extra,
     ])  # fmt: skip
@@ -39,7 +39,7 @@ def test_leaderboard_writes_its_table_plot_and_records(leaderboard: Path) -> Non
     assert names == {LEADERBOARD_CSV, LEADERBOARD_JSON, LEADERBOARD_MD, LEADERBOARD_PNG}
     assert (leaderboard / LEADERBOARD_PNG).read_bytes().startswith(b"\x89PNG")
     table = (leaderboard / LEADERBOARD_MD).read_text().splitlines()
-    assert [line.split(" | ")[0] for line in table[2:]] == ["| dense", "| sparse", "| pca"]
+    assert [line.split(" | ")[0] for line in table[2:]] == ["| dense", "| sparse+dense", "| pca"]
     assert "shift 2" in table[0] and "scoring beats/s" in table[0]
 
 
@@ -48,19 +48,21 @@ def test_every_entry_runs_on_the_same_splits_and_seeds(leaderboard: Path) -> Non
         rows = list(csv.DictReader(handle))
     assert len(rows) == 6
     splits = {entry: [(r["random_state"], r["seed"]) for r in rows if r["entry"] == entry]
-              for entry in ("dense", "sparse", "pca")}  # fmt: skip
-    assert splits["dense"] == splits["sparse"] == splits["pca"] == [("21", "42"), ("1", "1")]
+              for entry in ("dense", "sparse+dense", "pca")}  # fmt: skip
+    assert splits["dense"] == splits["sparse+dense"] == splits["pca"] == [("21", "42"), ("1", "1")]
     for row in rows:
         for name in ("roc_auc", "accuracy", "calibrated_accuracy", "accuracy_shift_4"):
             assert 0.0 <= float(row[name]) <= 1.0
         assert float(row["beats_per_second"]) > 0
     assert all(int(r["onnx_bytes"]) > 0 for r in rows if r["entry"] != "pca")
+    parameters = {row["entry"]: int(row["parameters"]) for row in rows}
+    assert parameters["sparse+dense"] == 2 * parameters["dense"]  # one autoencoder of each
 
 
 def test_the_leaderboard_is_at_mean_plus_one_std_whatever_rule_is_given(leaderboard: Path) -> None:
     record = json.loads((leaderboard / LEADERBOARD_JSON).read_text())
     assert record["std_ddof"] == 1
-    assert [summary["entry"] for summary in record["summaries"]] == ["dense", "sparse", "pca"]
+    assert [summary["entry"] for summary in record["summaries"]] == ["dense", "sparse+dense", "pca"]
     assert all(summary["n_splits"] == 2 for summary in record["summaries"])
 
 
@@ -98,6 +100,7 @@ def test_leaderboard_over_seeds_repeats_the_reference_split(tiny_csv: Path, tmp_
     [
         (["--leaderboard", "--data", "x.csv"], "give --output DIR"),
         (["--leaderboard", "--data", "x.csv", "--output", "o", "--entries", "gru"], "expected"),
+        (["--leaderboard", "--data", "x", "--output", "o", "--entries", "sparse+pca"], "expected"),
         (["--leaderboard", "--data", "x.csv", "--output", "o", "--k", "1"], "--k goes with"),
         (
             ["--leaderboard", "--data", "x.csv", "--output", "o", "--seeds", "3", "--splits", "5"],
