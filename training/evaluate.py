@@ -148,3 +148,75 @@ def write_threshold_csv(rows: list[ThresholdRow], path: Path) -> Path:
         writer.writeheader()
         writer.writerows(threshold_row_record(row) for row in rows)
     return path
+
+
+@dataclass(frozen=True)
+class AucLoss:
+    """Where the ROC AUC is lost. 1 - AUC is the share of (normal, abnormal) pairs the errors
+    misorder (a tie counts half); each beat's `pairs` are the misordered pairs it is in, so the
+    normal beats' pairs and the abnormal beats' each sum to the whole loss."""
+
+    errors: np.ndarray
+    is_abnormal: np.ndarray
+    pairs: np.ndarray
+
+    @property
+    def total_pairs(self) -> int:
+        n_abnormal = int(self.is_abnormal.sum())
+        return n_abnormal * (len(self.errors) - n_abnormal)
+
+    @property
+    def misordered(self) -> float:
+        return float(self.pairs[~self.is_abnormal].sum())
+
+    @property
+    def lost(self) -> float:
+        """1 - ROC AUC."""
+        return self.misordered / self.total_pairs
+
+    def costliest(self, abnormal: bool, n: int) -> np.ndarray:
+        """Positions of the `n` beats of the class that are in the most misordered pairs."""
+        candidates = np.flatnonzero(self.is_abnormal == abnormal)
+        order = np.argsort(-self.pairs[candidates], kind="stable")
+        return candidates[order[:n]]
+
+    def share(self, positions: np.ndarray) -> float:
+        """The fraction of the loss the pairs of these beats (all of one class) make up."""
+        return float(self.pairs[positions].sum() / self.misordered) if self.misordered else 0.0
+
+
+def auc_loss(errors: np.ndarray, is_abnormal: np.ndarray) -> AucLoss:
+    normal = np.sort(errors[~is_abnormal])
+    abnormal = np.sort(errors[is_abnormal])
+    pairs = np.empty(len(errors))
+    # a normal beat misorders the abnormal beats scored below it; an abnormal one, the normal
+    # beats scored above it
+    below = np.searchsorted(abnormal, errors, "left")
+    tied_abnormal = np.searchsorted(abnormal, errors, "right") - below
+    above = len(normal) - np.searchsorted(normal, errors, "right")
+    tied_normal = np.searchsorted(normal, errors, "right") - np.searchsorted(normal, errors, "left")
+    pairs[~is_abnormal] = (below + tied_abnormal / 2)[~is_abnormal]
+    pairs[is_abnormal] = (above + tied_normal / 2)[is_abnormal]
+    return AucLoss(errors, is_abnormal, pairs)
+
+
+def format_auc_loss(loss: AucLoss, rows: np.ndarray, top: int = 5) -> str:
+    """Which beats the lost ROC AUC comes from; `rows` are their 0-based rows in the data."""
+    lines = [
+        f"where the ROC AUC is lost: {_pairs(loss.misordered)} of {loss.total_pairs:,} "
+        f"(normal, abnormal) pairs misordered (1 - ROC AUC = {loss.lost:.4f})"
+    ]
+    for abnormal, kind, scored in ((False, "normal", "highest"), (True, "abnormal", "lowest")):
+        costliest = loss.costliest(abnormal, top)
+        beats = "beat" if len(costliest) == 1 else "beats"
+        share = loss.share(costliest)
+        lines.append(f"  the {len(costliest)} {kind} {beats} scored {scored}: {share:.0%} of it")
+        for i in costliest:
+            pairs = _pairs(loss.pairs[i])
+            lines.append(f"    row {rows[i] + 1:>6}  error {loss.errors[i]:.5f}  {pairs:>5} pairs")
+    return "\n".join(lines)
+
+
+def _pairs(count: float) -> str:
+    """A count of pairs: whole, or with the half a tie adds."""
+    return f"{count:,.0f}" if count == int(count) else f"{count:,.1f}"

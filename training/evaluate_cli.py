@@ -261,10 +261,11 @@ def run_model(args: argparse.Namespace, dataset: Dataset) -> int:
 
     scorer = load_scorer(args.model)
     metadata = scorer.metadata
-    beats, is_normal, selection = select_rows(dataset, metadata, args.reference_split)
+    rows, selection = select_rows(dataset, metadata, args.reference_split)
+    beats, is_normal = dataset.beats[rows], dataset.is_normal[rows]
     scores = scorer.score(beats)
     normalised = normalise(beats, metadata.normalisation)
-    scored = ScoredBeats(scores.errors, is_normal, normalised, scores.reconstructions)
+    scored = ScoredBeats(scores.errors, is_normal, normalised, scores.reconstructions, rows)
     threshold, rule = chosen_threshold(metadata, args.threshold, args.k)
     heading = "held-out metrics" if args.reference_split else f"metrics on {selection}"
     report = build_report(scored, threshold, rule, metadata.training_errors, selection, heading)
@@ -281,30 +282,29 @@ def run_model(args: argparse.Namespace, dataset: Dataset) -> int:
 
 def select_rows(
     dataset: Dataset, metadata: ModelMetadata, reference_split: bool
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """(beats, is_normal, what they are): every row, or the reference split's test rows."""
+) -> tuple[np.ndarray, str]:
+    """(0-based rows, what they are): every row, or the reference split's test rows."""
     if dataset.beats.shape[1] != metadata.input_length:
         raise EvaluationError(
             f"the data has {dataset.beats.shape[1]} samples per beat, "
             f"the model expects {metadata.input_length}"
         )
-    beats, is_normal, selection = dataset.beats, dataset.is_normal, f"all {dataset.n_rows} rows"
+    rows, selection = np.arange(dataset.n_rows), f"all {dataset.n_rows} rows"
     if reference_split:
         from training.split import split_reference
 
         config = TrainConfig()
-        split = split_reference(dataset, config.test_size, config.split_random_state)
-        beats, is_normal = split.test_beats, split.test_is_normal
-        selection = f"the {len(beats)} held-out test rows of the reference split"
+        rows = split_reference(dataset, config.test_size, config.split_random_state).test_rows
+        selection = f"the {len(rows)} held-out test rows of the reference split"
         if dataset.sha256 != metadata.training.data_sha256:
             print(
                 f"{PROG}: note: this is not the data the model was trained on (sha256 differs); "
                 "the reference split's test rows are not its held-out rows",
                 file=sys.stderr,
             )
-    if is_normal.all() or not is_normal.any():
+    if len(set(dataset.is_normal[rows].tolist())) < 2:
         raise EvaluationError(f"{selection} hold one class only; both are needed to evaluate")
-    return beats, is_normal, selection
+    return rows, selection
 
 
 def chosen_threshold(

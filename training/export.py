@@ -89,6 +89,7 @@ def held_out_report(result: TrainingResult, staging: Path, created_at: datetime)
         is_normal=split.test_is_normal,
         beats=normalise(split.test_beats, result.normalisation),
         reconstructions=scores.reconstructions,
+        rows=split.test_rows,
     )
     return build_report(
         scored, result.threshold, result.threshold_rule.describe(), result.training_errors

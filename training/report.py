@@ -17,9 +17,12 @@ from app.inference.artifact import Metrics, TrainingErrors
 from training import plots
 from training.evaluate import (
     CHOSEN,
+    AucLoss,
     ThresholdRow,
+    auc_loss,
     evaluate,
     false_alarm_rate,
+    format_auc_loss,
     format_metrics,
     format_threshold_table,
     k_rule,
@@ -31,16 +34,19 @@ from training.thresholds import OperatingPoint
 
 THRESHOLDS_CSV = "thresholds.csv"
 MARKED_KS = (1.0, 2.0, 3.0)  # marked on the precision-recall curve, with the chosen threshold
+COSTLIEST_BEATS = 5  # of each class, named in "where the ROC AUC is lost"
 
 
 @dataclass(frozen=True)
 class ScoredBeats:
-    """Labelled beats as a model scored them; `beats` and `reconstructions` are normalised."""
+    """Labelled beats as a model scored them; `beats` and `reconstructions` are normalised,
+    `rows` the beats' 0-based rows in the data file."""
 
     errors: np.ndarray
     is_normal: np.ndarray
     beats: np.ndarray
     reconstructions: np.ndarray
+    rows: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Report:
     table: list[ThresholdRow]
     subject: str  # which beats, e.g. "the held-out test beats"
     heading: str  # of the printed tables, e.g. "held-out metrics"
+    auc_loss: AucLoss
 
 
 def build_report(
@@ -72,6 +79,7 @@ def build_report(
         table=threshold_table(scored.errors, is_abnormal, training_errors, threshold),
         subject=subject,
         heading=heading,
+        auc_loss=auc_loss(scored.errors, is_abnormal),
     )
 
 
@@ -82,6 +90,8 @@ def format_report(report: Report) -> str:
             format_metrics(report.metrics, report.threshold, report.heading),
             "",
             format_threshold_table(report.table, report.heading),
+            "",
+            format_auc_loss(report.auc_loss, report.scored.rows, COSTLIEST_BEATS),
         ]
     )
 
@@ -135,4 +145,22 @@ def report_record(report: Report) -> dict[str, Any]:
             "false_alarm_rate": false_alarm_rate(report.metrics),
         },
         "thresholds": [threshold_row_record(row) for row in report.table],
+        "roc_auc_lost": auc_loss_record(report),
+    }
+
+
+def auc_loss_record(report: Report) -> dict[str, Any]:
+    loss, rows = report.auc_loss, report.scored.rows
+
+    def beats(abnormal: bool) -> list[dict[str, float | int]]:
+        return [
+            {"row": int(rows[i]) + 1, "error": float(loss.errors[i]), "pairs": float(loss.pairs[i])}
+            for i in loss.costliest(abnormal, COSTLIEST_BEATS)
+        ]
+
+    return {
+        "misordered_pairs": loss.misordered,
+        "pairs": loss.total_pairs,
+        "costliest_normal_beats": beats(abnormal=False),
+        "costliest_abnormal_beats": beats(abnormal=True),
     }

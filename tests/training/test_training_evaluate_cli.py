@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from app.inference.artifact import Metrics, read_metadata
+from app.inference.scoring import load_scorer
 from training.config import TrainConfig
+from training.data import load_beats
 from training.evaluate_cli import REPORT_JSON, main
 from training.multi_split import SUMMARISED, SplitResult, plan_splits, summarise
 from training.report import THRESHOLDS_CSV
@@ -196,3 +198,25 @@ def test_multi_split_trains_each_split_and_tabulates_them(
     assert float(lines[2]["accuracy"]) == record["mean"]["accuracy"]
     assert "| split | random_state | seed | epochs | accuracy |" in out
     assert "| **mean ± std** (n = 2) |" in out
+
+
+def test_report_names_the_rows_the_roc_auc_is_lost_on(
+    tiny_model_dir: Path, tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = evaluate(
+        capsys, "--model", tiny_model_dir, "--data", tiny_csv, "--output", tmp_path
+    )
+    assert code == 0, err
+    record = json.loads((tmp_path / REPORT_JSON).read_text())
+    lost = record["roc_auc_lost"]
+    assert lost["misordered_pairs"] / lost["pairs"] == pytest.approx(
+        1 - record["metrics"]["roc_auc"]
+    )
+    dataset, scorer = load_beats(tiny_csv), load_scorer(tiny_model_dir)
+    for kind, is_normal in (("costliest_normal_beats", True), ("costliest_abnormal_beats", False)):
+        for beat in lost[kind]:
+            row = beat["row"] - 1  # counted from 1, as the data file's beats
+            assert dataset.is_normal[row] == is_normal
+            error = scorer.score(dataset.beats[row : row + 1]).errors[0]
+            assert error == pytest.approx(beat["error"])
+    assert f"row {lost['costliest_normal_beats'][0]['row']:>6}  error" in out

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from app.inference.artifact import TrainingErrors, read_metadata
 from training.evaluate import (
     CSV_COLUMNS,
+    auc_loss,
+    format_auc_loss,
     format_threshold_table,
     threshold_table,
     write_threshold_csv,
@@ -114,3 +117,29 @@ def test_precision_recall_plot_takes_arrays(
     point = operating_point(errors[~is_abnormal], errors[is_abnormal], 0.5)
     path = plot_precision_recall(errors, is_abnormal, [("chosen", point)], tmp_path / "pr.png")
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_auc_loss_splits_one_minus_roc_auc_over_the_beats_ties_counting_half(
+    labelled_errors: tuple[np.ndarray, np.ndarray],
+) -> None:
+    errors, is_abnormal = labelled_errors
+    errors = errors.round(1)  # plenty of ties between the classes
+    loss = auc_loss(errors, is_abnormal)
+    assert loss.lost == pytest.approx(1 - roc_auc_score(is_abnormal, errors))
+    assert loss.pairs[is_abnormal].sum() == pytest.approx(loss.misordered)
+    worst_normal = loss.costliest(abnormal=False, n=1)[0]
+    assert not is_abnormal[worst_normal]
+    assert errors[worst_normal] == errors[~is_abnormal].max()
+    assert loss.share(np.flatnonzero(~is_abnormal)) == pytest.approx(1.0)
+
+
+def test_auc_loss_names_the_costliest_beats_by_their_row_in_the_data() -> None:
+    errors = np.array([0.1, 0.2, 0.9, 0.5, 0.6, 0.2])
+    is_abnormal = np.array([False, False, False, True, True, True])
+    rows = np.array([10, 11, 12, 13, 14, 15])
+    text = format_auc_loss(auc_loss(errors, is_abnormal), rows, top=1)
+    # the normal beat at 0.9 is above all three abnormal ones (3 pairs), the one at 0.2 ties one
+    assert "3.5 of 9 (normal, abnormal) pairs misordered (1 - ROC AUC = 0.3889)" in text
+    assert "the 1 normal beat scored highest: 86% of it" in text
+    lines = text.splitlines()
+    assert lines[2].split() == ["row", "13", "error", "0.90000", "3", "pairs"]
