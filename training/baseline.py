@@ -33,7 +33,7 @@ from app.inference.artifact import (
     read_metadata,
     write_metadata,
 )
-from app.inference.scoring import normalise
+from app.inference.scoring import normalise, smooth
 from app.recordings.annotations import match_reference
 from app.recordings.detection import find_r_peaks
 from app.recordings.rhythm import calibrate_rhythm
@@ -53,6 +53,7 @@ from training.train import (
     fit_normalisation,
     reconstruction_errors,
     seed_everything,
+    smoothing_of,
     summarise_errors,
 )
 
@@ -195,7 +196,7 @@ def fit_baseline(parts: list[BaselineBeats], config: TrainConfig, log: Log | Non
         fit_member(i, x[fit], x[validation], config, log) for i in range(config.model.ensemble_size)
     )
     model = average_of([member.model for member in members], INPUT_LENGTH)
-    errors = reconstruction_errors(model, x)
+    errors = reconstruction_errors(model, smooth(x, smoothing_of(config)))
     threshold, rule = choose_threshold(config, errors, None)
     rhythm = calibrate_rhythm([part.peaks for part in parts])
     return BaselineFit(
@@ -226,6 +227,7 @@ def export_baseline(
             created_at=created_at.astimezone(UTC).isoformat(timespec="seconds"),
             input_length=INPUT_LENGTH,
             normalisation=fit.normalisation,
+            smoothing=smoothing_of(fit.config),
             threshold=fit.threshold,
             threshold_rule=fit.threshold_rule,
             training_errors=summarise_errors(fit.errors),

@@ -125,6 +125,11 @@ class TrainConfig:
     # the recording (ECG5000: 250 Hz, about 205 samples a beat), as a beat cut from a recording is
     # never aligned to the sample the way ECG5000's were (0: off).
     max_shift: float = 4.0
+    # `app.inference.artifact.Smoothing`: every beat is scored through a Savitzky-Golay filter of
+    # this window (beat samples, odd; 0: off) and polynomial order, so that the noise on a beat is
+    # not taken for its shape. The autoencoder is fitted on the unsmoothed beats.
+    smoothing_window: int = 13
+    smoothing_polyorder: int = 2
     # TensorFlow's tutorial split; changing it makes results incomparable with the tutorial.
     test_size: float = 0.2
     split_random_state: int = 21

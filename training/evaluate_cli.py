@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_model(args: argparse.Namespace, dataset: Dataset) -> int:
-    from app.inference.scoring import load_scorer, normalise
+    from app.inference.scoring import load_scorer
     from training.report import ScoredBeats, build_report, format_report, save_report
 
     scorer = load_scorer(args.model)
@@ -264,8 +264,7 @@ def run_model(args: argparse.Namespace, dataset: Dataset) -> int:
     rows, selection = select_rows(dataset, metadata, args.reference_split)
     beats, is_normal = dataset.beats[rows], dataset.is_normal[rows]
     scores = scorer.score(beats)
-    normalised = normalise(beats, metadata.normalisation)
-    scored = ScoredBeats(scores.errors, is_normal, normalised, scores.reconstructions, rows)
+    scored = ScoredBeats(scores.errors, is_normal, scores.normalised, scores.reconstructions, rows)
     threshold, rule = chosen_threshold(metadata, args.threshold, args.k)
     heading = "held-out metrics" if args.reference_split else f"metrics on {selection}"
     report = build_report(scored, threshold, rule, metadata.training_errors, selection, heading)

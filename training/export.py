@@ -9,6 +9,8 @@ service loads it, so `metadata.json` records exactly what the service and `ecg-e
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import warnings
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from app.inference.artifact import (
     read_metadata,
     write_metadata,
 )
-from app.inference.scoring import load_scorer, normalise
+from app.inference.scoring import load_scorer
 from training.atomic import atomic_directory
 from training.config import ModelConfig
 from training.data import ECG5000_BEAT_WINDOW, ECG5000_PROVENANCE
@@ -87,7 +89,7 @@ def held_out_report(result: TrainingResult, staging: Path, created_at: datetime)
     scored = ScoredBeats(
         errors=scores.errors,
         is_normal=split.test_is_normal,
-        beats=normalise(split.test_beats, result.normalisation),
+        beats=scores.normalised,
         reconstructions=scores.reconstructions,
         rows=split.test_rows,
     )
@@ -130,10 +132,13 @@ def build_metadata(
         if path.is_file() and path.name != METADATA_FILE
     }
     return ModelMetadata(
-        model_version=model_version(result.config.model.label, created_at, files[ONNX_FILE]),
+        model_version=model_version(
+            result.config.model.label, created_at, scoring_digest(result, files[ONNX_FILE])
+        ),
         created_at=created_at.astimezone(UTC).isoformat(timespec="seconds"),
         input_length=int(result.dataset.beats.shape[1]),
         normalisation=result.normalisation,
+        smoothing=result.smoothing,
         threshold=result.threshold,
         threshold_rule=result.threshold_rule,
         training_errors=result.training_errors,
@@ -146,11 +151,23 @@ def build_metadata(
     )
 
 
-def model_version(architecture: str, created_at: datetime, onnx_sha256: str) -> str:
+def model_version(architecture: str, created_at: datetime, scoring_sha256: str) -> str:
     """Readable and unique: `ecg5000-sparse-20250101-1a2b3c4d` (the autoencoder family, the UTC
-    date and the ONNX file's sha256)."""
-    stamp = f"{created_at.astimezone(UTC):%Y%m%d}-{onnx_sha256[:8]}"
+    date and `scoring_digest`)."""
+    stamp = f"{created_at.astimezone(UTC):%Y%m%d}-{scoring_sha256[:8]}"
     return f"{DATA_SET_PREFIX}-{architecture}-{stamp}"
+
+
+def scoring_digest(result: TrainingResult, onnx_sha256: str) -> str:
+    """The sha256 of what decides a verdict: the ONNX file, the normalisation, the smoothing and
+    the threshold. The same network judged another way is another model."""
+    scoring = {
+        "onnx_sha256": onnx_sha256,
+        "normalisation": result.normalisation.model_dump(),
+        "smoothing": result.smoothing.model_dump() if result.smoothing else None,
+        "threshold": result.threshold,
+    }
+    return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()
 
 
 def training_record(result: TrainingResult) -> TrainingRecord:
@@ -228,6 +245,8 @@ def hyperparameters(result: TrainingResult) -> dict[str, Hyperparameter]:
         "trim_fraction": config.trim_fraction,
         "trim_warmup": config.trim_warmup,
         "max_shift": config.max_shift,
+        "smoothing_window": config.smoothing_window,
+        "smoothing_polyorder": config.smoothing_polyorder,
     }
 
 

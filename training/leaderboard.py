@@ -24,8 +24,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from app.inference.artifact import MinMaxNormalisation
-from app.inference.scoring import mean_absolute_error, normalise
+from app.inference.scoring import mean_absolute_error, normalise, smooth
 from training.augment import EVALUATED_SHIFTS, recut
 from training.config import (
     LEADERBOARD_ENTRIES,
@@ -49,7 +48,7 @@ LEADERBOARD_PNG = "leaderboard.png"
 SPEED_BATCH = 1000
 SPEED_REPEATS = 20
 
-Reconstruct = Callable[[np.ndarray], np.ndarray]  # normalised beats -> reconstructions
+ErrorsOf = Callable[[np.ndarray], np.ndarray]  # raw beats -> their MAE, as the service scores them
 
 
 @dataclass(frozen=True)
@@ -93,10 +92,9 @@ HEADINGS = {
 
 @dataclass(frozen=True)
 class Scored:
-    """What an entry gives on a split, whatever it is: its reconstruction and its errors."""
+    """What an entry gives on a split, whatever it is: how it scores raw beats, and its errors."""
 
-    reconstruct: Reconstruct
-    normalisation: MinMaxNormalisation
+    errors_of: ErrorsOf
     threshold: float
     test_errors: np.ndarray
     calibration_normal: np.ndarray
@@ -212,15 +210,14 @@ def shifted_accuracy(
     scored: Scored, test_beats: np.ndarray, is_abnormal: np.ndarray, shift: int
 ) -> float:
     """Accuracy at the entry's threshold on the test beats cut again `shift` samples later."""
-    beats = normalise(recut(test_beats, shift), scored.normalisation)
-    errors = mean_absolute_error(beats, scored.reconstruct(beats))
+    errors = scored.errors_of(recut(test_beats, shift))
     return float(np.mean((errors > scored.threshold) == is_abnormal))
 
 
 def score_family(dataset: Dataset, config: TrainConfig) -> Scored:
     """Train the family (`training.train.train`), then time its exported ONNX model."""
     from training.export import export_onnx
-    from training.train import reconstruct, train
+    from training.train import train
 
     result = train(dataset, config)
     calibration = result.calibration
@@ -233,8 +230,7 @@ def score_family(dataset: Dataset, config: TrainConfig) -> Scored:
         onnx_bytes = path.stat().st_size
         speed = onnx_beats_per_second(path, normalise(result.split.test_beats, norm))
     return Scored(
-        reconstruct=lambda normalised: reconstruct(result.model, normalised),
-        normalisation=norm,
+        errors_of=result.errors,
         threshold=result.threshold,
         test_errors=result.test_errors,
         calibration_normal=calibration.normal_errors,
@@ -276,7 +272,7 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
     normalised normal training beats minus the same validation slice."""
     from sklearn.decomposition import PCA
 
-    from training.train import fit_normalisation
+    from training.train import fit_normalisation, smoothing_of, threshold_beats
 
     started = time.perf_counter()
     split = split_reference(dataset, config.test_size, config.split_random_state)
@@ -292,16 +288,16 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
         return ((normalised - mean) @ components.T) @ components + mean
 
     def errors_of(beats: np.ndarray) -> np.ndarray:
-        normalised = normalise(beats, norm)
-        return mean_absolute_error(normalised, reconstruct(normalised))
+        prepared = smooth(normalise(beats, norm), smoothing_of(config))
+        return mean_absolute_error(prepared, reconstruct(prepared))
 
     train_errors = errors_of(normal_train)
+    threshold = mean_plus_k_std_threshold(errors_of(threshold_beats(normal_train, config)), 1.0)
     seconds = time.perf_counter() - started
     batch = np.resize(normalise(split.test_beats, norm), (SPEED_BATCH, dataset.beats.shape[1]))
     return Scored(
-        reconstruct=reconstruct,
-        normalisation=norm,
-        threshold=mean_plus_k_std_threshold(train_errors, 1.0),
+        errors_of=errors_of,
+        threshold=threshold,
         test_errors=errors_of(split.test_beats),
         calibration_normal=train_errors[validation],
         calibration_abnormal=errors_of(split.train_beats[~split.train_is_normal]),

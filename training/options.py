@@ -54,6 +54,20 @@ def add_training_options(
         "this many recording samples (250 Hz, about 205 a beat) either way; 0: off",
     )
     add(
+        "--smoothing-window",
+        type=smoothing_window,
+        metavar="SAMPLES",
+        help="score every beat through a Savitzky-Golay filter of this window (beat samples, odd; "
+        f"0: off; default {train.smoothing_window}, for a recording baseline 0), so that noise on "
+        "a beat is not taken for its shape; the autoencoder is fitted on the unsmoothed beats",
+    )
+    add(
+        "--smoothing-polyorder",
+        type=non_negative_int,
+        default=train.smoothing_polyorder,
+        help="the filter's polynomial order (below the window)",
+    )
+    add(
         "--learning-rate",
         type=positive_float,
         default=model.learning_rate,
@@ -206,6 +220,10 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         rule, percentile = (
             ("percentile", 100.0) if baseline else (TrainConfig.threshold_rule, percentile)
         )
+    # measured on ECG5000's beats; a baseline stays unsmoothed unless asked
+    window = args.smoothing_window
+    if window is None:
+        window = 0 if baseline else TrainConfig.smoothing_window
     return TrainConfig(
         model=ModelConfig.of_families(
             args.architecture,  # `families` parsed it, its default too
@@ -237,6 +255,8 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         trim_fraction=args.trim_fraction,
         trim_warmup=args.trim_warmup,
         max_shift=args.max_shift,
+        smoothing_window=window,
+        smoothing_polyorder=args.smoothing_polyorder,
     )
 
 
@@ -255,6 +275,20 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def smoothing_window(text: str) -> int:
+    value = int(text)
+    if value and (value < 3 or value % 2 == 0):
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or an odd number from 3, got {text}")
     return value
 
 

@@ -3,13 +3,16 @@
 1. `train_test_split(beats, labels, test_size=0.2, random_state=21)` over all rows, unstratified.
 2. Min-max normalisation (one global min and max) fitted on the training part's normal beats.
 3. A seeded slice of those normal beats is held out for early stopping on its loss.
-4. The autoencoder is fitted on the remaining normal training beats, by default with the
-   worst-reconstructed few trimmed from the loss after a warm-up (`training.trimming`). With an
-   ensemble (the default: three), several are fitted from different seeds and the model averages
-   their outputs.
-5. The threshold, by the configured rule (`training.thresholds`):
+4. The autoencoder is fitted on the remaining normal training beats, each shifted by a random
+   fraction of a sample every epoch (`training.augment`), by default with the worst-reconstructed
+   few trimmed from the loss after a warm-up (`training.trimming`). With an ensemble, several are
+   fitted from different seeds (and families, for a mix) and the model averages their outputs.
+5. Beats are scored as the service scores them: normalised, smoothed (`TrainConfig.smoothing`),
+   reconstructed, MAE.
+6. The threshold, by the configured rule (`training.thresholds`):
    - mean + k * std (the tutorial's, k = 1) or a percentile of the MAE of the training part's
-     normal beats (step 2's beats: the fitted ones and the validation slice);
+     normal beats (step 2's beats: the fitted ones and the validation slice), each shifted once
+     as the fitting shifted them (`--max-shift`), since beats to be scored are never aligned;
    - or calibrated on a labelled slice of the training part the model was not fitted on: the
      validation slice's normal beats and the training part's abnormal beats. Never the test part.
 """
@@ -25,6 +28,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from pydantic import ValidationError
 
 from app.inference.artifact import (
     Calibrated,
@@ -33,10 +37,12 @@ from app.inference.artifact import (
     MeanPlusKStd,
     MinMaxNormalisation,
     Percentile,
+    Smoothing,
     ThresholdRule,
     TrainingErrors,
 )
-from app.inference.scoring import denormalise, mean_absolute_error, normalise
+from app.inference.scoring import denormalise, mean_absolute_error, normalise, smooth
+from training.augment import jitter
 from training.config import TrainConfig
 from training.data import Dataset
 from training.model import average_of, build_from_config
@@ -98,11 +104,12 @@ class TrainingResult:
     dataset: Dataset
     split: Split
     normalisation: MinMaxNormalisation
+    smoothing: Smoothing | None
     threshold: float
     threshold_rule: ThresholdRule
-    training_errors: TrainingErrors
+    training_errors: TrainingErrors  # of the threshold's beats (step 6)
     members: tuple[MemberFit, ...]  # one per autoencoder the model averages
-    train_errors: np.ndarray
+    train_errors: np.ndarray  # of the training part's normal beats, unshifted, in their order
     test_errors: np.ndarray
     calibration: CalibrationSlice | None  # None without a validation slice
     examples: Examples
@@ -112,6 +119,40 @@ class TrainingResult:
     def epochs_run(self) -> int:
         """Epochs trained, over all members."""
         return sum(member.epochs_run for member in self.members)
+
+    def errors(self, beats: np.ndarray) -> np.ndarray:
+        """The MAE of raw beats, as the exported model directory scores them."""
+        return scored_errors(self.model, self.normalisation, self.smoothing, beats)
+
+
+def scored_errors(
+    model: keras.Model, norm: MinMaxNormalisation, smoothing: Smoothing | None, beats: np.ndarray
+) -> np.ndarray:
+    """Raw beats normalised, smoothed, reconstructed and compared: the service's path."""
+    return reconstruction_errors(model, smooth(normalise(beats, norm), smoothing))
+
+
+def smoothing_of(config: TrainConfig) -> Smoothing | None:
+    if not config.smoothing_window:
+        return None
+    try:
+        return Smoothing(window=config.smoothing_window, polyorder=config.smoothing_polyorder)
+    except ValidationError:
+        raise TrainingError(
+            f"smoothing window {config.smoothing_window} with polynomial order "
+            f"{config.smoothing_polyorder}: the window must be odd and above the order"
+        ) from None
+
+
+def threshold_beats(beats: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """The beats the threshold is taken over: each shifted once, by a seeded random shift of up
+    to `max_shift` either way as in fitting (unshifted with shifts off)."""
+    if config.max_shift <= 0:
+        return beats
+    shifts = np.random.default_rng(config.seed).uniform(
+        -config.max_shift, config.max_shift, len(beats)
+    )
+    return jitter(beats, shifts)
 
 
 def _check_split(split: Split) -> None:
@@ -244,31 +285,37 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
         for index in range(config.model.ensemble_size)
     )
     model = average_of([member.model for member in members], dataset.beats.shape[1])
-    train_errors = reconstruction_errors(model, normal_train_x)
-    calibration = calibration_slice(model, split, norm, train_errors, validation)
-    threshold, rule = choose_threshold(config, train_errors, calibration)
+    smoothing = smoothing_of(config)
+
+    def errors_of(beats: np.ndarray) -> np.ndarray:
+        return scored_errors(model, norm, smoothing, beats)
+
+    train_errors = errors_of(normal_train)
+    threshold_errors = errors_of(threshold_beats(normal_train, config))
+    calibration = calibration_slice(errors_of, split, train_errors, validation)
+    threshold, rule = choose_threshold(config, threshold_errors, calibration)
     return TrainingResult(
         model=model,
         config=config,
         dataset=dataset,
         split=split,
         normalisation=norm,
+        smoothing=smoothing,
         threshold=threshold,
         threshold_rule=rule,
-        training_errors=summarise_errors(train_errors),
+        training_errors=summarise_errors(threshold_errors),
         members=members,
         train_errors=train_errors,
-        test_errors=reconstruction_errors(model, normalise(split.test_beats, norm)),
+        test_errors=errors_of(split.test_beats),
         calibration=calibration,
-        examples=derive_examples(model, split, norm, threshold),
+        examples=derive_examples(model, split, norm, threshold, errors_of),
         seconds=time.perf_counter() - started,
     )
 
 
 def calibration_slice(
-    model: keras.Model,
+    errors_of: Callable[[np.ndarray], np.ndarray],
     split: Split,
-    norm: MinMaxNormalisation,
     train_errors: np.ndarray,
     validation: np.ndarray,
 ) -> CalibrationSlice | None:
@@ -284,7 +331,7 @@ def calibration_slice(
         normal_rows=split.train_rows[split.train_is_normal][validation],
         abnormal_rows=split.train_rows[abnormal],
         normal_errors=train_errors[validation],
-        abnormal_errors=reconstruction_errors(model, normalise(split.train_beats[abnormal], norm)),
+        abnormal_errors=errors_of(split.train_beats[abnormal]),
         # normal : abnormal in the slice made equal to the training part's
         normal_weight=len(train_errors) / len(validation),
     )
@@ -367,31 +414,36 @@ def _training_data(
 
 
 def derive_examples(
-    model: keras.Model, split: Split, norm: MinMaxNormalisation, threshold: float
+    model: keras.Model,
+    split: Split,
+    norm: MinMaxNormalisation,
+    threshold: float,
+    errors_of: Callable[[np.ndarray], np.ndarray],
 ) -> Examples:
     """Swagger examples in raw units, made from aggregates, never from a single data row.
 
     normal: the model's reconstruction of the mean training normal beat, which must score under
     the threshold, or training fails loudly; abnormal: the mean of the training part's abnormal
     beats, left out when it scores under the threshold (an average of several classes of abnormal
-    beat is smoother than any of them, and a model may reconstruct it well).
+    beat is smoother than any of them, and a model may reconstruct it well). `errors_of` scores
+    raw beats as the service will.
     """
     mean_normal = split.train_beats[split.train_is_normal].mean(axis=0, keepdims=True)
     normal = denormalise(reconstruct(model, normalise(mean_normal, norm)), norm)[0]
-    normal_error = _example_error(model, norm, normal)
+    normal_error = _example_error(errors_of, normal)
     if normal_error > threshold:
         raise TrainingError(
             f"the derived normal example scores {normal_error:.5f} against the threshold "
             f"{threshold:.5f}; it would be classified abnormal"
         )
     mean_abnormal = split.train_beats[~split.train_is_normal].mean(axis=0)
-    flagged = _example_error(model, norm, mean_abnormal) > threshold
+    flagged = _example_error(errors_of, mean_abnormal) > threshold
     return Examples(normal=_rounded(normal), abnormal=_rounded(mean_abnormal) if flagged else None)
 
 
-def _example_error(model: keras.Model, norm: MinMaxNormalisation, beat: np.ndarray) -> float:
+def _example_error(errors_of: Callable[[np.ndarray], np.ndarray], beat: np.ndarray) -> float:
     rounded = np.asarray(_rounded(beat), dtype=np.float32)
-    return float(reconstruction_errors(model, normalise(rounded[None, :], norm))[0])
+    return float(errors_of(rounded[None, :])[0])
 
 
 def _rounded(beat: np.ndarray, decimals: int = 6) -> list[float]:

@@ -72,7 +72,8 @@ class PredictOptions(CsvPredictOptions):
 class BeatResult(BaseModel):
     index: int = Field(description="Position of the beat in the request.")
     reconstruction_error: float = Field(
-        description="MAE between the normalised beat and its reconstruction."
+        description="MAE between the normalised beat (smoothed, if the model smooths) and its "
+        "reconstruction."
     )
     is_anomaly: bool = Field(description="True when reconstruction_error > threshold.")
     verdict: Literal["normal", "abnormal"]
@@ -82,8 +83,13 @@ class BeatResult(BaseModel):
     )
     sample_errors: list[float] | None = Field(
         default=None,
-        description="With explain=true: absolute error per sample (normalised units); "
-        "their mean is reconstruction_error.",
+        description="With explain=true: absolute error per sample (normalised units) between "
+        "the beat as compared and its reconstruction; their mean is reconstruction_error.",
+    )
+    compared: list[float] | None = Field(
+        default=None,
+        description="With explain=true, for a model that smooths (GET /v1/model: smoothing): "
+        "the beat as compared, smoothed, in the units of the beat.",
     )
     label: str | None = Field(
         default=None,
@@ -129,6 +135,10 @@ def predict_response_body(
         ):
             result["reconstruction"] = reconstruction
             result["sample_errors"] = sample_errors
+        if metadata.smoothing is not None:
+            compared = denormalise(scores.normalised, metadata.normalisation).tolist()
+            for result, beat in zip(results, compared, strict=True):
+                result["compared"] = beat
     if labels is not None:
         for result, label in zip(results, labels, strict=True):
             result["label"] = label
@@ -153,6 +163,11 @@ class ModelInfo(BaseModel):
     threshold_rule_description: str
     error_metric: str
     normalisation: dict[str, Any]
+    smoothing: dict[str, Any] | None = Field(
+        description="The Savitzky-Golay filter every normalised beat goes through before it is "
+        "reconstructed and compared (window and polynomial order); none: beats are compared as "
+        "they come."
+    )
     training_errors: dict[str, Any] = Field(
         description="MAE of the training normal beats (mean, std, percentiles): the basis for "
         "choosing another operating point with the k query parameter of /v1/predict."
@@ -190,6 +205,7 @@ class ModelInfo(BaseModel):
             threshold_rule_description=metadata.threshold_rule.describe(),
             error_metric=metadata.error_metric,
             normalisation=metadata.normalisation.model_dump(),
+            smoothing=metadata.smoothing.model_dump() if metadata.smoothing else None,
             training_errors=metadata.training_errors.model_dump(),
             metrics=metadata.metrics.model_dump() if metadata.metrics else None,
             rhythm=metadata.rhythm.model_dump() if metadata.rhythm else None,

@@ -50,6 +50,24 @@ class MinMaxNormalisation(_Frozen):
         return self
 
 
+class Smoothing(_Frozen):
+    """A Savitzky-Golay filter (`scipy.signal.savgol_filter`, each edge extended by its nearest
+    sample) applied to every normalised beat before it is reconstructed and compared: the error
+    then measures the beat's shape, not the noise riding on it."""
+
+    method: Literal["savitzky-golay"] = "savitzky-golay"
+    window: Annotated[int, Field(ge=3, description="samples; odd")]
+    polyorder: Annotated[int, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _check_window(self) -> Smoothing:
+        if self.window % 2 == 0 or self.polyorder >= self.window:
+            raise ValueError(
+                f"window ({self.window}) must be odd and above polyorder ({self.polyorder})"
+            )
+        return self
+
+
 class TrainingErrors(_Frozen):
     """The MAE of the training normal beats: what every threshold rule starts from.
 
@@ -248,6 +266,9 @@ class ModelMetadata(_Frozen):
     created_at: str
     input_length: Annotated[int, Field(gt=0)]
     normalisation: MinMaxNormalisation
+    smoothing: Smoothing | None = Field(
+        default=None, description="applied after normalisation; None: beats are scored unsmoothed"
+    )
     threshold: FiniteFloat
     threshold_rule: ThresholdRule
     training_errors: TrainingErrors
@@ -273,6 +294,11 @@ class ModelMetadata(_Frozen):
                 raise ValueError(
                     f"examples.{name} has {len(beat)} samples, input_length is {self.input_length}"
                 )
+        if self.smoothing is not None and self.smoothing.window > self.input_length:
+            raise ValueError(
+                f"smoothing.window ({self.smoothing.window}) is longer than a beat "
+                f"(input_length {self.input_length})"
+            )
         if ONNX_FILE not in self.files:
             raise ValueError(f"files does not list {ONNX_FILE}")
         return self

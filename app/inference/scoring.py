@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
+from scipy.signal import savgol_filter
 
 from app.inference.artifact import (
     ONNX_FILE,
     ArtifactError,
     MinMaxNormalisation,
     ModelMetadata,
+    Smoothing,
     read_metadata,
 )
 
@@ -29,6 +31,23 @@ FloatArray = npt.NDArray[np.floating[Any]]
 def normalise(beats: FloatArray, normalisation: MinMaxNormalisation) -> npt.NDArray[np.float32]:
     scale = normalisation.max - normalisation.min
     return ((beats - normalisation.min) / scale).astype(np.float32)
+
+
+def smooth(
+    normalised: npt.NDArray[np.float32], smoothing: Smoothing | None
+) -> npt.NDArray[np.float32]:
+    """Each beat (row) through the model's smoothing filter, if it has one."""
+    if smoothing is None:
+        return normalised
+    filtered = savgol_filter(
+        normalised, smoothing.window, smoothing.polyorder, axis=1, mode="nearest"
+    )
+    return np.asarray(filtered, dtype=np.float32)
+
+
+def prepare(beats: FloatArray, metadata: ModelMetadata) -> npt.NDArray[np.float32]:
+    """Raw beats as the model reconstructs and compares them: normalised, then smoothed."""
+    return smooth(normalise(beats, metadata.normalisation), metadata.smoothing)
 
 
 def denormalise(values: FloatArray, normalisation: MinMaxNormalisation) -> npt.NDArray[np.float32]:
@@ -83,7 +102,8 @@ def operating_point(
 
 @dataclass(frozen=True)
 class Scores:
-    """Per-beat errors, plus what an explanation needs (all in normalised units)."""
+    """Per-beat errors, plus what an explanation needs (all in normalised units; `normalised` is
+    the beat as compared, smoothed if the model smooths)."""
 
     errors: npt.NDArray[np.float64]
     normalised: npt.NDArray[np.float32]
@@ -127,7 +147,7 @@ class Scorer:
         Raises `UnscorableBeatsError` for beats whose samples are so large that the model's
         arithmetic overflows (their error would be NaN, and NaN > threshold is False).
         """
-        normalised = normalise(beats, self.metadata.normalisation)
+        normalised = prepare(beats, self.metadata)
         reconstructions = self.reconstruct(normalised)
         errors = mean_absolute_error(normalised, reconstructions)
         if not np.isfinite(errors).all():

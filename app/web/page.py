@@ -227,7 +227,7 @@ def score_form(request: Request, scorer: Scorer, form: PageForm, max_beats: int)
 def beat_row(result: dict[str, Any], beat: npt.NDArray[np.float32], threshold: float) -> BeatRow:
     error = result["reconstruction_error"]
     chart = beat_chart_svg(
-        beat.tolist(),
+        result.get("compared", beat.tolist()),  # the error is between these two
         result["reconstruction"],
         result["sample_errors"],
         result["verdict"],

@@ -43,6 +43,18 @@ def model_copy(shipped_model_dir: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(shipped_model_dir, tmp_path / "model"))
 
 
+@pytest.fixture
+def unsmoothed_client(model_copy: Path) -> Iterator[TestClient]:
+    """The shipped network with its smoothing taken out of metadata.json: beats reach the network
+    as sent. (Smoothing averages a beat's alternating samples: none overflows the smoothed
+    model.)"""
+    metadata = json.loads((model_copy / "metadata.json").read_text())
+    metadata["smoothing"] = None
+    (model_copy / "metadata.json").write_text(json.dumps(metadata))
+    with TestClient(create_app(Settings(model_dir=model_copy))) as test_client:
+        yield test_client
+
+
 class ServerStarter:
     """Starts real server processes (`ecg-serve` unless told otherwise) on free loopback ports;
     `close()` terminates every one it started."""

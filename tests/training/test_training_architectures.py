@@ -12,12 +12,11 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.inference.artifact import read_metadata
-from app.inference.scoring import normalise
 from app.main import create_app
 from training.config import ARCHITECTURES, ModelConfig, TrainConfig
 from training.data import Dataset, load_beats
 from training.export import export_model
-from training.train import TrainingResult, reconstruction_errors, train
+from training.train import TrainingResult, train
 
 # Small real data: the first 600 rows of ECG5000 (2,000 for the slower-learning LSTM), a few
 # epochs each; enough for both classes to land on their side of the threshold (the trainer checks
@@ -62,9 +61,7 @@ def test_each_family_is_served_as_tensorflow_scores_it(
     assert metadata.training.hyperparameters["architecture"] == architecture
 
     test_beats = result.split.test_beats
-    tensorflow_errors = reconstruction_errors(
-        result.model, normalise(test_beats, result.normalisation)
-    )
+    tensorflow_errors = result.errors(test_beats)  # Keras, through the smoothing
     with TestClient(create_app(Settings(model_dir=model_dir))) as client:
         info = client.get("/v1/model").json()
         served = client.post("/v1/predict", json={"beats": test_beats.tolist()}).json()
@@ -97,9 +94,7 @@ def test_mixed_ensemble_is_served_as_tensorflow_scores_it(
     assert training.hyperparameters["member_architectures"] == ["sparse", "conv"]
     assert {"sparsity_l1", "conv_filters"} <= training.hyperparameters.keys()
     test_beats = result.split.test_beats
-    tensorflow_errors = reconstruction_errors(
-        result.model, normalise(test_beats, result.normalisation)
-    )
+    tensorflow_errors = result.errors(test_beats)  # Keras, through the smoothing
     with TestClient(create_app(Settings(model_dir=tmp_path / "mixed"))) as client:
         info = client.get("/v1/model").json()
         served = client.post("/v1/predict", json={"beats": test_beats.tolist()}).json()

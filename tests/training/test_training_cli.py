@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from training.cli import build_parser, main
-from training.config import DEFAULT_DENOISING_NOISE
+from training.config import DEFAULT_DENOISING_NOISE, TrainConfig
 from training.options import config_from_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +68,9 @@ def test_missing_data_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
         ["--ensemble-size", "0"],
         ["--architecture", "sparse,gru"],
         ["--architecture", "sparse,sparse"],
+        ["--smoothing-window", "12"],
+        ["--smoothing-window", "1"],
+        ["--smoothing-polyorder", "-1"],
     ],
 )
 def test_invalid_option_values_exit_2(
@@ -116,3 +119,11 @@ def test_several_architectures_make_a_mixed_ensemble_of_each() -> None:
     assert [m.architecture for m in members] == ["sparse", "denoising", "sparse", "denoising"]
     # each member takes its own family's default noise
     assert [m.effective_input_noise for m in members[:2]] == [0.0, DEFAULT_DENOISING_NOISE]
+
+
+def test_data_sets_are_scored_smoothed_and_recording_baselines_unsmoothed_by_default() -> None:
+    args = build_parser().parse_args(["--data", "x.csv", "--output", "m"])
+    assert config_from_args(args).smoothing_window == TrainConfig().smoothing_window > 0
+    assert config_from_args(args, baseline=True).smoothing_window == 0
+    asked = build_parser().parse_args(["--data", "x", "--output", "m", "--smoothing-window", "7"])
+    assert config_from_args(asked, baseline=True).smoothing_window == 7

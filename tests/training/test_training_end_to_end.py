@@ -18,7 +18,7 @@ import onnxruntime as ort
 import pytest
 
 from app.inference.artifact import KERAS_FILE, ONNX_FILE, Metrics, ModelMetadata, read_metadata
-from app.inference.scoring import normalise
+from app.inference.scoring import prepare
 from training.cli import main
 from training.data import load_beats
 from training.evaluate_cli import main as evaluate_main
@@ -51,9 +51,9 @@ def run(ecg_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 @pytest.fixture(scope="module")
 def test_beats(ecg_csv: Path, run: Run) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out test beats, normalised as the service will, and their normal labels."""
+    """The held-out test beats, normalised and smoothed as the service will, and their labels."""
     split = split_reference(load_beats(ecg_csv), test_size=0.2, random_state=21)
-    return normalise(split.test_beats, run.metadata.normalisation), split.test_is_normal
+    return prepare(split.test_beats, run.metadata), split.test_is_normal
 
 
 def onnx_session(run: Run) -> ort.InferenceSession:
@@ -97,7 +97,7 @@ def test_onnx_errors_reproduce_the_recorded_accuracy(run: Run, test_beats) -> No
 
 def test_examples_are_classified_as_labelled_by_the_exported_model(run: Run) -> None:
     examples = np.array([run.metadata.examples.normal, run.metadata.examples.abnormal], np.float32)
-    normal_error, abnormal_error = onnx_errors(run, normalise(examples, run.metadata.normalisation))
+    normal_error, abnormal_error = onnx_errors(run, prepare(examples, run.metadata))
     assert normal_error <= run.metadata.threshold < abnormal_error
 
 

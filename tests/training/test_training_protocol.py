@@ -9,7 +9,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from app.inference.artifact import MinMaxNormalisation
-from app.inference.scoring import denormalise, normalise
+from app.inference.scoring import denormalise, normalise, smooth
 from training.config import TrainConfig
 from training.evaluate import evaluate, format_metrics
 from training.model import build_autoencoder
@@ -20,6 +20,7 @@ from training.train import (
     derive_examples,
     reconstruction_errors,
     summarise_errors,
+    threshold_beats,
     threshold_from_errors,
     train,
 )
@@ -36,17 +37,38 @@ def test_threshold_is_mean_plus_k_std_of_the_errors(k: float) -> None:
     assert summary.percentiles["100"] == pytest.approx(0.10)
 
 
-def test_threshold_comes_from_all_training_normal_beats(
+def test_threshold_comes_from_all_training_normal_beats_shifted_as_in_fitting(
     tiny_result: TrainingResult, tiny_config: TrainConfig
 ) -> None:
     split = tiny_result.split
     normal_train = split.train_beats[split.train_is_normal]
-    errors = reconstruction_errors(
-        tiny_result.model, normalise(normal_train, tiny_result.normalisation)
+    prepared = smooth(normalise(normal_train, tiny_result.normalisation), tiny_result.smoothing)
+    np.testing.assert_allclose(
+        tiny_result.train_errors, reconstruction_errors(tiny_result.model, prepared)
     )
-    np.testing.assert_allclose(tiny_result.train_errors, errors)
-    expected, _ = threshold_from_errors(errors, tiny_config.threshold_k)
+    shifted = threshold_beats(normal_train, tiny_config)
+    assert not np.allclose(shifted, normal_train)  # the default shifts every epoch's beats
+    expected, _ = threshold_from_errors(tiny_result.errors(shifted), tiny_config.threshold_k)
     assert tiny_result.threshold == pytest.approx(expected)
+    assert tiny_result.training_errors.n == len(normal_train)
+
+
+def test_without_shifts_the_threshold_beats_are_the_training_beats(
+    tiny_result: TrainingResult, tiny_config: TrainConfig
+) -> None:
+    beats = tiny_result.split.train_beats
+    assert threshold_beats(beats, replace(tiny_config, max_shift=0.0)) is beats
+
+
+def test_beats_are_scored_smoothed_as_the_model_directory_says(tiny_result: TrainingResult) -> None:
+    assert tiny_result.smoothing is not None
+    assert tiny_result.smoothing.window == TrainConfig().smoothing_window
+    beats = tiny_result.split.test_beats
+    unsmoothed = reconstruction_errors(
+        tiny_result.model, normalise(beats, tiny_result.normalisation)
+    )
+    np.testing.assert_allclose(tiny_result.test_errors, tiny_result.errors(beats))
+    assert not np.allclose(tiny_result.test_errors, unsmoothed)
 
 
 def test_split_is_the_tutorial_split_over_all_rows(tiny_result: TrainingResult) -> None:
@@ -104,12 +126,12 @@ def test_training_refuses_data_without_abnormal_beats_to_evaluate_on(
 def test_examples_are_derived_aggregates_on_their_side_of_the_threshold(
     tiny_result: TrainingResult,
 ) -> None:
-    split, norm = tiny_result.split, tiny_result.normalisation
+    split = tiny_result.split
     normal = np.asarray(tiny_result.examples.normal, dtype=np.float32)
     abnormal = np.asarray(tiny_result.examples.abnormal, dtype=np.float32)
     expected_abnormal = split.train_beats[~split.train_is_normal].mean(axis=0)
     np.testing.assert_allclose(abnormal, expected_abnormal, atol=1e-5)
-    errors = reconstruction_errors(tiny_result.model, normalise(np.stack([normal, abnormal]), norm))
+    errors = tiny_result.errors(np.stack([normal, abnormal]))
     assert errors[0] <= tiny_result.threshold < errors[1]
     rows = tiny_result.dataset.beats
     assert not np.any(np.all(np.isclose(rows, normal, atol=1e-6), axis=1))
@@ -121,8 +143,8 @@ def test_an_abnormal_example_the_model_scores_normal_is_left_out(
 ) -> None:
     split, norm, model = tiny_result.split, tiny_result.normalisation, tiny_result.model
     mean_abnormal = split.train_beats[~split.train_is_normal].mean(axis=0, keepdims=True)
-    abnormal_error = float(reconstruction_errors(model, normalise(mean_abnormal, norm))[0])
-    examples = derive_examples(model, split, norm, threshold=abnormal_error * 1.01)
+    abnormal_error = float(tiny_result.errors(mean_abnormal)[0])
+    examples = derive_examples(model, split, norm, abnormal_error * 1.01, tiny_result.errors)
     assert examples.abnormal is None
     assert examples.normal == tiny_result.examples.normal
 
@@ -133,7 +155,9 @@ def test_a_normal_example_the_model_scores_abnormal_fails_training(
     with pytest.raises(
         TrainingError, match=r"normal example scores .* it would be classified abnormal"
     ):
-        derive_examples(tiny_result.model, tiny_result.split, tiny_result.normalisation, 0.0)
+        derive_examples(
+            tiny_result.model, tiny_result.split, tiny_result.normalisation, 0.0, tiny_result.errors
+        )
 
 
 def test_autoencoder_mirrors_the_encoder_and_ends_in_a_sigmoid() -> None:

@@ -10,12 +10,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.inference.artifact import METADATA_FILE, ONNX_FILE, ArtifactError, MinMaxNormalisation
+from app.inference.artifact import (
+    METADATA_FILE,
+    ONNX_FILE,
+    ArtifactError,
+    MinMaxNormalisation,
+    Smoothing,
+)
 from app.inference.scoring import (
     load_scorer,
     mean_absolute_error,
     normalise,
     operating_point,
+    smooth,
 )
 
 
@@ -156,3 +163,48 @@ def test_shipped_model_describes_how_ecg5000_beats_were_cut(shipped_model_dir: P
     # ECG5000's QRS trough sits 3 to 4 samples into its 140
     assert 3 <= window.r_peak_position * (metadata.input_length - 1) <= 4
     assert provenance.dataset.startswith("ECG5000") and provenance.sampling_rate_hz == 250
+
+
+def test_shipped_model_compares_beats_smoothed_as_its_metadata_says(
+    shipped_model_dir: Path, reference_test_split: tuple[np.ndarray, np.ndarray]
+) -> None:
+    scorer = load_scorer(shipped_model_dir)
+    smoothing = scorer.metadata.smoothing
+    assert smoothing is not None and smoothing.window % 2 == 1
+    beats = reference_test_split[0][:50]
+    normalised = normalise(beats, scorer.metadata.normalisation)
+    scores = scorer.score(beats)
+    np.testing.assert_allclose(scores.normalised, smooth(normalised, smoothing))
+    assert not np.allclose(scores.normalised, normalised, atol=1e-3)  # the noise is gone
+    np.testing.assert_allclose(
+        scores.errors, mean_absolute_error(scores.normalised, scorer.reconstruct(scores.normalised))
+    )
+
+
+def test_smoothing_keeps_a_straight_line_and_takes_out_alternating_noise() -> None:
+    """Savitzky-Golay of order 2 passes lines (and parabolas) unchanged, but for half a window at
+    each edge (extended by its nearest sample), and averages noise."""
+    line = np.linspace(0, 1, 140, dtype=np.float32)[None, :]
+    smoothing = Smoothing(window=13, polyorder=2)
+    np.testing.assert_allclose(smooth(line, smoothing)[:, 6:-6], line[:, 6:-6], atol=1e-6)
+    noisy = line + np.float32(0.05) * (-1) ** np.arange(140, dtype=np.float32)
+    assert np.abs(smooth(noisy, smoothing) - line)[:, 10:-10].max() < 0.01
+    assert smooth(noisy, None) is noisy
+
+
+@pytest.mark.parametrize(
+    ("smoothing", "message"),
+    [
+        ({"window": 12, "polyorder": 2}, "must be odd"),
+        ({"window": 5, "polyorder": 5}, "above polyorder"),
+        ({"window": 141, "polyorder": 2}, "longer than a beat"),
+    ],
+)
+def test_load_refuses_smoothing_it_cannot_apply(
+    model_copy: Path, smoothing: dict[str, int], message: str
+) -> None:
+    metadata = json.loads((model_copy / METADATA_FILE).read_text())
+    metadata["smoothing"] = {"method": "savitzky-golay", **smoothing}
+    (model_copy / METADATA_FILE).write_text(json.dumps(metadata))
+    with pytest.raises(ArtifactError, match=message):
+        load_scorer(model_copy)

@@ -381,7 +381,7 @@ def test_page_refuses_more_beats_than_it_charts(shipped_model_dir: Path, held_ou
 
 
 def test_page_refuses_a_beat_that_overflows_the_model(
-    client: TestClient, shipped_model_dir: Path
+    unsmoothed_client: TestClient, shipped_model_dir: Path
 ) -> None:
     import onnx
     from onnx import numpy_helper
@@ -390,7 +390,7 @@ def test_page_refuses_a_beat_that_overflows_the_model(
     kernels = [numpy_helper.to_array(t) for t in graph.initializer]
     first_layer = next(k for k in kernels if k.shape == (140, 128))
     beat = np.sign(first_layer[:, 12]) * np.float64(np.finfo(np.float32).max)
-    response = post_text(client, " ".join(repr(float(v)) for v in beat))
+    response = post_text(unsmoothed_client, " ".join(repr(float(v)) for v in beat))
     assert response.status_code == 422
     assert problems_of(response.text) == [
         "beat 0: has samples too large for the model to score (its arithmetic overflows)"
