@@ -6,6 +6,7 @@ so a beat gets the same error and verdict wherever it is scored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-from scipy.signal import savgol_filter
+from scipy.ndimage import convolve1d
+from scipy.signal import savgol_coeffs
 
 from app.inference.artifact import (
     ONNX_FILE,
@@ -36,13 +38,22 @@ def normalise(beats: FloatArray, normalisation: MinMaxNormalisation) -> npt.NDAr
 def smooth(
     normalised: npt.NDArray[np.float32], smoothing: Smoothing | None
 ) -> npt.NDArray[np.float32]:
-    """Each beat (row) through the model's smoothing filter, if it has one."""
+    """Each beat (row) through the model's smoothing filter, if it has one.
+
+    `scipy.signal.savgol_filter`'s own result, as a convolution with its cached coefficients:
+    the filter recomputed them on every call, 20 times the cost of a 1-beat request's filtering.
+    """
     if smoothing is None:
         return normalised
-    filtered = savgol_filter(
-        normalised, smoothing.window, smoothing.polyorder, axis=1, mode="nearest"
-    )
+    coefficients = _savgol_coefficients(smoothing.window, smoothing.polyorder)
+    filtered = convolve1d(normalised, coefficients, axis=1, mode="nearest")
     return np.asarray(filtered, dtype=np.float32)
+
+
+@functools.cache
+def _savgol_coefficients(window: int, polyorder: int) -> npt.NDArray[np.float64]:
+    coefficients: npt.NDArray[np.float64] = savgol_coeffs(window, polyorder)
+    return coefficients
 
 
 def prepare(beats: FloatArray, metadata: ModelMetadata) -> npt.NDArray[np.float32]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy.signal import savgol_filter
 
 from app.inference.artifact import (
     METADATA_FILE,
@@ -190,6 +191,9 @@ def test_smoothing_keeps_a_straight_line_and_takes_out_alternating_noise() -> No
     noisy = line + np.float32(0.05) * (-1) ** np.arange(140, dtype=np.float32)
     assert np.abs(smooth(noisy, smoothing) - line)[:, 10:-10].max() < 0.01
     assert smooth(noisy, None) is noisy
+    np.testing.assert_allclose(
+        smooth(noisy, smoothing), savgol_filter(noisy, 13, 2, axis=1, mode="nearest"), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
