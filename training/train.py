@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from pydantic import ValidationError
+from scipy.signal import savgol_coeffs
 
 from app.inference.artifact import (
     Calibrated,
@@ -135,9 +136,11 @@ def scored_errors(
 def smoothing_of(config: TrainConfig) -> Smoothing | None:
     if not config.smoothing_window:
         return None
+    window, polyorder = config.smoothing_window, config.smoothing_polyorder
     try:
-        return Smoothing(window=config.smoothing_window, polyorder=config.smoothing_polyorder)
-    except ValidationError:
+        coefficients = savgol_coeffs(window, polyorder, use="dot").tolist()
+        return Smoothing(window=window, polyorder=polyorder, coefficients=coefficients)
+    except (ValueError, ValidationError):
         raise TrainingError(
             f"smoothing window {config.smoothing_window} with polynomial order "
             f"{config.smoothing_polyorder}: the window must be odd and above the order"

@@ -51,20 +51,30 @@ class MinMaxNormalisation(_Frozen):
 
 
 class Smoothing(_Frozen):
-    """A Savitzky-Golay filter (`scipy.signal.savgol_filter`, each edge extended by its nearest
-    sample) applied to every normalised beat before it is reconstructed and compared: the error
-    then measures the beat's shape, not the noise riding on it."""
+    """A Savitzky-Golay filter applied to every normalised beat before it is reconstructed and
+    compared: the error then measures the beat's shape, not the noise riding on it.
+
+    `coefficients` are `scipy.signal.savgol_coeffs(window, polyorder, use="dot")`, computed when
+    training: each smoothed sample is their dot product with the `window` samples centred on it,
+    each edge extended by its nearest sample (`savgol_filter(..., mode="nearest")`'s result), so
+    serving needs numpy only.
+    """
 
     method: Literal["savitzky-golay"] = "savitzky-golay"
     window: Annotated[int, Field(ge=3, description="samples; odd")]
     polyorder: Annotated[int, Field(ge=0)]
+    coefficients: list[FiniteFloat]
 
     @model_validator(mode="after")
-    def _check_window(self) -> Smoothing:
+    def _check_filter(self) -> Smoothing:
         if self.window % 2 == 0 or self.polyorder >= self.window:
             raise ValueError(
                 f"window ({self.window}) must be odd and above polyorder ({self.polyorder})"
             )
+        if len(self.coefficients) != self.window:
+            raise ValueError(f"{len(self.coefficients)} coefficients for a window of {self.window}")
+        if abs(sum(self.coefficients) - 1) > 1e-6:  # a smoothing filter keeps a constant beat
+            raise ValueError(f"the coefficients sum to {sum(self.coefficients)}, not 1")
         return self
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy.signal import savgol_filter
+from scipy.signal import savgol_coeffs, savgol_filter
 
 from app.inference.artifact import (
     METADATA_FILE,
@@ -186,7 +186,9 @@ def test_smoothing_keeps_a_straight_line_and_takes_out_alternating_noise() -> No
     """Savitzky-Golay of order 2 passes lines (and parabolas) unchanged, but for half a window at
     each edge (extended by its nearest sample), and averages noise."""
     line = np.linspace(0, 1, 140, dtype=np.float32)[None, :]
-    smoothing = Smoothing(window=13, polyorder=2)
+    smoothing = Smoothing(
+        window=13, polyorder=2, coefficients=savgol_coeffs(13, 2, use="dot").tolist()
+    )
     np.testing.assert_allclose(smooth(line, smoothing)[:, 6:-6], line[:, 6:-6], atol=1e-6)
     noisy = line + np.float32(0.05) * (-1) ** np.arange(140, dtype=np.float32)
     assert np.abs(smooth(noisy, smoothing) - line)[:, 10:-10].max() < 0.01
@@ -202,13 +204,17 @@ def test_smoothing_keeps_a_straight_line_and_takes_out_alternating_noise() -> No
         ({"window": 12, "polyorder": 2}, "must be odd"),
         ({"window": 5, "polyorder": 5}, "above polyorder"),
         ({"window": 141, "polyorder": 2}, "longer than a beat"),
+        ({"window": 13, "polyorder": 2, "coefficients": [1.0]}, "1 coefficients for a window"),
+        ({"window": 3, "polyorder": 1, "coefficients": [0.5, 0.5, 0.5]}, "sum to 1.5"),
     ],
 )
 def test_load_refuses_smoothing_it_cannot_apply(
-    model_copy: Path, smoothing: dict[str, int], message: str
+    model_copy: Path, smoothing: dict[str, Any], message: str
 ) -> None:
     metadata = json.loads((model_copy / METADATA_FILE).read_text())
-    metadata["smoothing"] = {"method": "savitzky-golay", **smoothing}
+    window = int(smoothing["window"])
+    coefficients = [1 / window] * window  # a moving average, unless the case gives its own
+    metadata["smoothing"] = {"method": "savitzky-golay", "coefficients": coefficients, **smoothing}
     (model_copy / METADATA_FILE).write_text(json.dumps(metadata))
     with pytest.raises(ArtifactError, match=message):
         load_scorer(model_copy)
