@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.inference.scoring import shift_beats
+
 RECORDING_SAMPLES_PER_BEAT = 205  # ECG5000: one beat is about 0.82 s at 250 Hz
 EVALUATED_SHIFTS = (0, 2, 4)
 
@@ -25,17 +27,11 @@ def beat_samples_per_recording_sample(input_length: int) -> float:
 
 
 def jitter(beats: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """Each beat (row) moved later by its shift in recording samples (negative: earlier)."""
-    n = beats.shape[1]
-    offsets = np.asarray(shifts, dtype=np.float64) * beat_samples_per_recording_sample(n)
-    positions = np.arange(n)[None, :] + offsets[:, None]
-    left = np.floor(positions)
-    weight = (positions - left).astype(beats.dtype)
-    left_index = left.astype(np.int64) % n
-    right_index = (left_index + 1) % n
-    rows = np.arange(len(beats))[:, None]
-    shifted = (1 - weight) * beats[rows, left_index] + weight * beats[rows, right_index]
-    return shifted.astype(beats.dtype)
+    """Each beat (row) moved earlier by its shift in recording samples (negative: later)."""
+    offsets = np.asarray(shifts, dtype=np.float64) * beat_samples_per_recording_sample(
+        beats.shape[1]
+    )
+    return shift_beats(beats, -offsets)
 
 
 def recut(beats: np.ndarray, shift: int) -> np.ndarray:

@@ -21,19 +21,21 @@ import numpy as np
 from app.inference.artifact import (
     KERAS_FILE,
     ONNX_FILE,
+    Alignment,
     BeatWindow,
     Examples,
     MinMaxNormalisation,
     ModelMetadata,
     Provenance,
     RhythmRule,
+    Smoothing,
     ThresholdRule,
     TrainingRecord,
     file_sha256,
     read_metadata,
     write_metadata,
 )
-from app.inference.scoring import normalise, smooth
+from app.inference.scoring import normalise
 from app.recordings.annotations import match_reference
 from app.recordings.detection import find_r_peaks
 from app.recordings.rhythm import calibrate_rhythm
@@ -48,10 +50,11 @@ from training.train import (
     Log,
     MemberFit,
     TrainingError,
+    alignment_of,
     choose_threshold,
     fit_member,
     fit_normalisation,
-    reconstruction_errors,
+    scored_errors,
     seed_everything,
     smoothing_of,
     summarise_errors,
@@ -93,6 +96,8 @@ class BaselineFit:
     model: keras.Model  # the average of the members
     members: tuple[MemberFit, ...]
     normalisation: MinMaxNormalisation
+    smoothing: Smoothing | None
+    alignment: Alignment | None
     errors: np.ndarray
     threshold: float
     threshold_rule: ThresholdRule
@@ -196,11 +201,13 @@ def fit_baseline(parts: list[BaselineBeats], config: TrainConfig, log: Log | Non
         fit_member(i, x[fit], x[validation], config, log) for i in range(config.model.ensemble_size)
     )
     model = average_of([member.model for member in members], INPUT_LENGTH)
-    errors = reconstruction_errors(model, smooth(x, smoothing_of(config)))
+    smoothing = smoothing_of(config)
+    alignment = alignment_of(config, x[fit], smoothing)
+    errors = scored_errors(model, norm, smoothing, alignment, beats)
     threshold, rule = choose_threshold(config, errors, None)
     rhythm = calibrate_rhythm([part.peaks for part in parts])
     return BaselineFit(
-        parts, config, model, members, norm, errors, threshold, rule, rhythm,
+        parts, config, model, members, norm, smoothing, alignment, errors, threshold, rule, rhythm,
         time.perf_counter() - started,
     )  # fmt: skip
 
@@ -227,7 +234,8 @@ def export_baseline(
             created_at=created_at.astimezone(UTC).isoformat(timespec="seconds"),
             input_length=INPUT_LENGTH,
             normalisation=fit.normalisation,
-            smoothing=smoothing_of(fit.config),
+            smoothing=fit.smoothing,
+            alignment=fit.alignment,
             threshold=fit.threshold,
             threshold_rule=fit.threshold_rule,
             training_errors=summarise_errors(fit.errors),

@@ -139,6 +139,7 @@ def build_metadata(
         input_length=int(result.dataset.beats.shape[1]),
         normalisation=result.normalisation,
         smoothing=result.smoothing,
+        alignment=result.alignment,
         threshold=result.threshold,
         threshold_rule=result.threshold_rule,
         training_errors=result.training_errors,
@@ -159,12 +160,13 @@ def model_version(architecture: str, created_at: datetime, scoring_sha256: str) 
 
 
 def scoring_digest(result: TrainingResult, onnx_sha256: str) -> str:
-    """The sha256 of what decides a verdict: the ONNX file, the normalisation, the smoothing and
-    the threshold. The same network judged another way is another model."""
+    """The sha256 of what decides a verdict: the ONNX file, the normalisation, the smoothing, the
+    alignment and the threshold. The same network judged another way is another model."""
     scoring = {
         "onnx_sha256": onnx_sha256,
         "normalisation": result.normalisation.model_dump(),
         "smoothing": result.smoothing.model_dump() if result.smoothing else None,
+        "alignment": result.alignment.model_dump() if result.alignment else None,
         "threshold": result.threshold,
     }
     return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()
@@ -247,6 +249,8 @@ def hyperparameters(result: TrainingResult) -> dict[str, Hyperparameter]:
         "max_shift": config.max_shift,
         "smoothing_window": config.smoothing_window,
         "smoothing_polyorder": config.smoothing_polyorder,
+        "align_max_shift": config.align_max_shift,
+        "align_step": config.align_step,
     }
 
 

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from app.inference.scoring import mean_absolute_error, normalise, smooth
+from app.inference.scoring import mean_absolute_error, normalise, prepare_beats
 from training.augment import EVALUATED_SHIFTS, recut
 from training.config import (
     LEADERBOARD_ENTRIES,
@@ -272,7 +272,7 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
     normalised normal training beats minus the same validation slice."""
     from sklearn.decomposition import PCA
 
-    from training.train import fit_normalisation, smoothing_of, threshold_beats
+    from training.train import alignment_of, fit_normalisation, smoothing_of, threshold_beats
 
     started = time.perf_counter()
     split = split_reference(dataset, config.test_size, config.split_random_state)
@@ -287,8 +287,11 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
     def reconstruct(normalised: np.ndarray) -> np.ndarray:
         return ((normalised - mean) @ components.T) @ components + mean
 
+    smoothing = smoothing_of(config)
+    alignment = alignment_of(config, normal_x[fit], smoothing)
+
     def errors_of(beats: np.ndarray) -> np.ndarray:
-        prepared = smooth(normalise(beats, norm), smoothing_of(config))
+        prepared = prepare_beats(beats, norm, smoothing, alignment)[0]
         return mean_absolute_error(prepared, reconstruct(prepared))
 
     train_errors = errors_of(normal_train)

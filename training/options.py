@@ -68,6 +68,22 @@ def add_training_options(
         help="the filter's polynomial order (below the window)",
     )
     add(
+        "--align-max-shift",
+        type=non_negative_float,
+        default=train.align_max_shift,
+        metavar="SAMPLES",
+        help="score every beat moved back by the shift, up to this many recording samples either "
+        "way, that best matches the mean training normal beat, so where a beat was cut does not "
+        "decide its verdict (0: off, the default; see the README's Alignment)",
+    )
+    add(
+        "--align-step",
+        type=positive_float,
+        default=train.align_step,
+        metavar="SAMPLES",
+        help="the step between the shifts tried, in recording samples",
+    )
+    add(
         "--learning-rate",
         type=positive_float,
         default=model.learning_rate,
@@ -257,6 +273,8 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         max_shift=args.max_shift,
         smoothing_window=window,
         smoothing_polyorder=args.smoothing_polyorder,
+        align_max_shift=args.align_max_shift,
+        align_step=args.align_step,
     )
 
 

@@ -8,7 +8,7 @@
    few trimmed from the loss after a warm-up (`training.trimming`). With an ensemble, several are
    fitted from different seeds (and families, for a mix) and the model averages their outputs.
 5. Beats are scored as the service scores them: normalised, smoothed (`TrainConfig.smoothing`),
-   reconstructed, MAE.
+   aligned to the mean fitted normal beat (`TrainConfig.align_max_shift`), reconstructed, MAE.
 6. The threshold, by the configured rule (`training.thresholds`):
    - mean + k * std (the tutorial's, k = 1) or a percentile of the MAE of the training part's
      normal beats (step 2's beats: the fitted ones and the validation slice), each shifted once
@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from scipy.signal import savgol_coeffs
 
 from app.inference.artifact import (
+    Alignment,
     Calibrated,
     CalibrationResult,
     Examples,
@@ -42,8 +43,14 @@ from app.inference.artifact import (
     ThresholdRule,
     TrainingErrors,
 )
-from app.inference.scoring import denormalise, mean_absolute_error, normalise, smooth
-from training.augment import jitter
+from app.inference.scoring import (
+    denormalise,
+    mean_absolute_error,
+    normalise,
+    prepare_beats,
+    smooth,
+)
+from training.augment import beat_samples_per_recording_sample, jitter
 from training.config import TrainConfig
 from training.data import Dataset
 from training.model import average_of, build_from_config
@@ -106,6 +113,7 @@ class TrainingResult:
     split: Split
     normalisation: MinMaxNormalisation
     smoothing: Smoothing | None
+    alignment: Alignment | None
     threshold: float
     threshold_rule: ThresholdRule
     training_errors: TrainingErrors  # of the threshold's beats (step 6)
@@ -123,14 +131,18 @@ class TrainingResult:
 
     def errors(self, beats: np.ndarray) -> np.ndarray:
         """The MAE of raw beats, as the exported model directory scores them."""
-        return scored_errors(self.model, self.normalisation, self.smoothing, beats)
+        return scored_errors(self.model, self.normalisation, self.smoothing, self.alignment, beats)
 
 
 def scored_errors(
-    model: keras.Model, norm: MinMaxNormalisation, smoothing: Smoothing | None, beats: np.ndarray
+    model: keras.Model,
+    norm: MinMaxNormalisation,
+    smoothing: Smoothing | None,
+    alignment: Alignment | None,
+    beats: np.ndarray,
 ) -> np.ndarray:
-    """Raw beats normalised, smoothed, reconstructed and compared: the service's path."""
-    return reconstruction_errors(model, smooth(normalise(beats, norm), smoothing))
+    """Raw beats normalised, smoothed, aligned, reconstructed and compared: the service's path."""
+    return reconstruction_errors(model, prepare_beats(beats, norm, smoothing, alignment)[0])
 
 
 def smoothing_of(config: TrainConfig) -> Smoothing | None:
@@ -144,6 +156,26 @@ def smoothing_of(config: TrainConfig) -> Smoothing | None:
         raise TrainingError(
             f"smoothing window {config.smoothing_window} with polynomial order "
             f"{config.smoothing_polyorder}: the window must be odd and above the order"
+        ) from None
+
+
+def alignment_of(
+    config: TrainConfig, normal_x: np.ndarray, smoothing: Smoothing | None
+) -> Alignment | None:
+    """The alignment to the mean of `normal_x` (normalised normal beats) as compared, smoothed."""
+    if not config.align_max_shift:
+        return None
+    per_recording_sample = beat_samples_per_recording_sample(normal_x.shape[1])
+    try:
+        return Alignment(
+            max_shift=config.align_max_shift * per_recording_sample,
+            step=config.align_step * per_recording_sample,
+            template=smooth(normal_x, smoothing).mean(axis=0, dtype=np.float64).tolist(),
+        )
+    except ValidationError:
+        raise TrainingError(
+            f"alignment of up to {config.align_max_shift:g} samples in steps of "
+            f"{config.align_step:g}: the step must not be larger than the shift"
         ) from None
 
 
@@ -289,9 +321,10 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
     )
     model = average_of([member.model for member in members], dataset.beats.shape[1])
     smoothing = smoothing_of(config)
+    alignment = alignment_of(config, normal_train_x[fit], smoothing)
 
     def errors_of(beats: np.ndarray) -> np.ndarray:
-        return scored_errors(model, norm, smoothing, beats)
+        return scored_errors(model, norm, smoothing, alignment, beats)
 
     train_errors = errors_of(normal_train)
     threshold_errors = errors_of(threshold_beats(normal_train, config))
@@ -304,6 +337,7 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
         split=split,
         normalisation=norm,
         smoothing=smoothing,
+        alignment=alignment,
         threshold=threshold,
         threshold_rule=rule,
         training_errors=summarise_errors(threshold_errors),

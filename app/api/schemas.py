@@ -72,8 +72,8 @@ class PredictOptions(CsvPredictOptions):
 class BeatResult(BaseModel):
     index: int = Field(description="Position of the beat in the request.")
     reconstruction_error: float = Field(
-        description="MAE between the normalised beat (smoothed, if the model smooths) and its "
-        "reconstruction."
+        description="MAE between the normalised beat (smoothed and aligned, if the model does) "
+        "and its reconstruction."
     )
     is_anomaly: bool = Field(description="True when reconstruction_error > threshold.")
     verdict: Literal["normal", "abnormal"]
@@ -88,8 +88,13 @@ class BeatResult(BaseModel):
     )
     compared: list[float] | None = Field(
         default=None,
-        description="With explain=true, for a model that smooths (GET /v1/model: smoothing): "
-        "the beat as compared, smoothed, in the units of the beat.",
+        description="With explain=true, for a model that smooths or aligns (GET /v1/model: "
+        "smoothing, alignment): the beat as compared, in the units of the beat.",
+    )
+    shift: float | None = Field(
+        default=None,
+        description="With explain=true, for a model that aligns (GET /v1/model: alignment): the "
+        "samples the beat was moved back by before it was compared (positive: it came late).",
     )
     label: str | None = Field(
         default=None,
@@ -135,10 +140,13 @@ def predict_response_body(
         ):
             result["reconstruction"] = reconstruction
             result["sample_errors"] = sample_errors
-        if metadata.smoothing is not None:
+        if metadata.smoothing is not None or metadata.alignment is not None:
             compared = denormalise(scores.normalised, metadata.normalisation).tolist()
             for result, beat in zip(results, compared, strict=True):
                 result["compared"] = beat
+        if metadata.alignment is not None:
+            for result, shift in zip(results, scores.shifts.tolist(), strict=True):
+                result["shift"] = shift
     if labels is not None:
         for result, label in zip(results, labels, strict=True):
             result["label"] = label
@@ -167,6 +175,12 @@ class ModelInfo(BaseModel):
         description="The Savitzky-Golay filter every normalised beat goes through before it is "
         "reconstructed and compared (window and polynomial order); none: beats are compared as "
         "they come."
+    )
+    alignment: dict[str, Any] | None = Field(
+        description="How each beat is moved in time before it is compared: to the shift, up to "
+        "max_shift samples either way in steps of step, that best matches the template (the "
+        "mean training normal beat as compared, normalised units); none: beats are compared "
+        "where they were cut."
     )
     training_errors: dict[str, Any] = Field(
         description="MAE of the training normal beats (mean, std, percentiles): the basis for "
@@ -206,6 +220,7 @@ class ModelInfo(BaseModel):
             error_metric=metadata.error_metric,
             normalisation=metadata.normalisation.model_dump(),
             smoothing=metadata.smoothing.model_dump() if metadata.smoothing else None,
+            alignment=metadata.alignment.model_dump() if metadata.alignment else None,
             training_errors=metadata.training_errors.model_dump(),
             metrics=metadata.metrics.model_dump() if metadata.metrics else None,
             rhythm=metadata.rhythm.model_dump() if metadata.rhythm else None,

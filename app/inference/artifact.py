@@ -78,6 +78,29 @@ class Smoothing(_Frozen):
         return self
 
 
+class Alignment(_Frozen):
+    """Each compared beat moved in time to where it best matches the typical normal beat, so a
+    beat cut a few samples early or late (as every beat cut from a recording is) is compared in
+    the place the model learnt, not scored abnormal for where it was cut.
+
+    The candidates are the shifts from -`max_shift` to `max_shift` beat samples in steps of
+    `step`; the one chosen minimises the squared distance between the beat and `template` (the
+    mean of the training normal beats as compared: normalised, smoothed) shifted by it, and the
+    beat is moved back by it (linear interpolation, wrapped around at the ends).
+    """
+
+    method: Literal["template-shift"] = "template-shift"
+    max_shift: Annotated[float, Field(gt=0, allow_inf_nan=False, description="beat samples")]
+    step: Annotated[float, Field(gt=0, allow_inf_nan=False, description="beat samples")]
+    template: list[FiniteFloat]
+
+    @model_validator(mode="after")
+    def _check_shifts(self) -> Alignment:
+        if self.step > self.max_shift:
+            raise ValueError(f"step ({self.step}) is larger than max_shift ({self.max_shift})")
+        return self
+
+
 class TrainingErrors(_Frozen):
     """The MAE of the training normal beats: what every threshold rule starts from.
 
@@ -279,6 +302,9 @@ class ModelMetadata(_Frozen):
     smoothing: Smoothing | None = Field(
         default=None, description="applied after normalisation; None: beats are scored unsmoothed"
     )
+    alignment: Alignment | None = Field(
+        default=None, description="applied after smoothing; None: beats are compared where cut"
+    )
     threshold: FiniteFloat
     threshold_rule: ThresholdRule
     training_errors: TrainingErrors
@@ -309,6 +335,17 @@ class ModelMetadata(_Frozen):
                 f"smoothing.window ({self.smoothing.window}) is longer than a beat "
                 f"(input_length {self.input_length})"
             )
+        if self.alignment is not None:
+            if len(self.alignment.template) != self.input_length:
+                raise ValueError(
+                    f"alignment.template has {len(self.alignment.template)} samples, "
+                    f"input_length is {self.input_length}"
+                )
+            if self.alignment.max_shift >= self.input_length / 2:
+                raise ValueError(
+                    f"alignment.max_shift ({self.alignment.max_shift}) is half a beat or more "
+                    f"(input_length {self.input_length})"
+                )
         if ONNX_FILE not in self.files:
             raise ValueError(f"files does not list {ONNX_FILE}")
         return self

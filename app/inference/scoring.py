@@ -18,6 +18,7 @@ import onnxruntime as ort
 
 from app.inference.artifact import (
     ONNX_FILE,
+    Alignment,
     ArtifactError,
     MinMaxNormalisation,
     ModelMetadata,
@@ -59,9 +60,76 @@ def _smoothing_matrix(coefficients: tuple[float, ...], length: int) -> npt.NDArr
     return matrix.astype(np.float32)
 
 
+def shift_beats(beats: FloatArray, shifts: FloatArray) -> FloatArray:
+    """Each beat (row) moved later by its own shift in samples (negative: earlier), linearly
+    interpolated and wrapped around: what leaves one end comes back at the other, as the next
+    beat of a regular rhythm starts the way this one does. Keeps the beats' dtype."""
+    n = beats.shape[1]
+    positions = np.arange(n)[None, :] - np.asarray(shifts, dtype=np.float64)[:, None]
+    left = np.floor(positions)
+    weight = (positions - left).astype(beats.dtype)
+    left_index = left.astype(np.int64) % n
+    right_index = (left_index + 1) % n
+    rows = np.arange(len(beats))[:, None]
+    shifted: FloatArray = (1 - weight) * beats[rows, left_index] + weight * beats[rows, right_index]
+    return shifted.astype(beats.dtype)
+
+
+def alignment_shifts(
+    prepared: npt.NDArray[np.float32], alignment: Alignment | None
+) -> npt.NDArray[np.float64]:
+    """Per beat, the shift (samples) of the template that best matches it: 0 without alignment."""
+    if alignment is None:
+        return np.zeros(len(prepared))
+    candidates, templates, energies = _shifted_templates(
+        tuple(alignment.template), alignment.max_shift, alignment.step
+    )
+    # |beat - template_s|^2 less the beat's own energy, the same for every candidate
+    distances = energies[None, :] - 2 * (prepared @ templates.T)
+    chosen: npt.NDArray[np.float64] = candidates[distances.argmin(axis=1)]
+    return chosen
+
+
+@functools.lru_cache(maxsize=8)
+def _shifted_templates(
+    template: tuple[float, ...], max_shift: float, step: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(candidate shifts, the template moved by each (one row each), their squared norms)."""
+    count = int(np.floor(max_shift / step + 1e-9))
+    candidates = np.arange(-count, count + 1, dtype=np.float64) * step
+    row = np.asarray(template, dtype=np.float32)[None, :]
+    templates = np.asarray(
+        shift_beats(np.repeat(row, len(candidates), axis=0), candidates), dtype=np.float32
+    )
+    energies = np.asarray((templates.astype(np.float64) ** 2).sum(axis=1), dtype=np.float32)
+    return candidates, templates, energies
+
+
+def prepare_with_shifts(
+    beats: FloatArray, metadata: ModelMetadata
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+    """Raw beats as the model reconstructs and compares them (normalised, smoothed, aligned),
+    with the shift each was moved back by."""
+    return prepare_beats(beats, metadata.normalisation, metadata.smoothing, metadata.alignment)
+
+
+def prepare_beats(
+    beats: FloatArray,
+    normalisation: MinMaxNormalisation,
+    smoothing: Smoothing | None,
+    alignment: Alignment | None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+    """`prepare_with_shifts` from the metadata's parts, for the trainer before there is any."""
+    smoothed = smooth(normalise(beats, normalisation), smoothing)
+    shifts = alignment_shifts(smoothed, alignment)
+    if alignment is None:
+        return smoothed, shifts
+    return np.asarray(shift_beats(smoothed, -shifts), dtype=np.float32), shifts
+
+
 def prepare(beats: FloatArray, metadata: ModelMetadata) -> npt.NDArray[np.float32]:
-    """Raw beats as the model reconstructs and compares them: normalised, then smoothed."""
-    return smooth(normalise(beats, metadata.normalisation), metadata.smoothing)
+    """Raw beats as the model reconstructs and compares them: normalised, smoothed, aligned."""
+    return prepare_with_shifts(beats, metadata)[0]
 
 
 def denormalise(values: FloatArray, normalisation: MinMaxNormalisation) -> npt.NDArray[np.float32]:
@@ -117,11 +185,12 @@ def operating_point(
 @dataclass(frozen=True)
 class Scores:
     """Per-beat errors, plus what an explanation needs (all in normalised units; `normalised` is
-    the beat as compared, smoothed if the model smooths)."""
+    the beat as compared, smoothed and aligned if the model does)."""
 
     errors: npt.NDArray[np.float64]
     normalised: npt.NDArray[np.float32]
     reconstructions: npt.NDArray[np.float32]
+    shifts: npt.NDArray[np.float64]  # samples each beat was moved back by (alignment; else 0)
 
     def is_anomaly(self, threshold: float) -> npt.NDArray[np.bool_]:
         flagged: npt.NDArray[np.bool_] = self.errors > threshold
@@ -161,12 +230,12 @@ class Scorer:
         Raises `UnscorableBeatsError` for beats whose samples are so large that the model's
         arithmetic overflows (their error would be NaN, and NaN > threshold is False).
         """
-        normalised = prepare(beats, self.metadata)
+        normalised, shifts = prepare_with_shifts(beats, self.metadata)
         reconstructions = self.reconstruct(normalised)
         errors = mean_absolute_error(normalised, reconstructions)
         if not np.isfinite(errors).all():
             raise UnscorableBeatsError(np.flatnonzero(~np.isfinite(errors)).tolist())
-        return Scores(errors, normalised, reconstructions)
+        return Scores(errors, normalised, reconstructions, shifts)
 
 
 def load_scorer(model_dir: Path, intra_op_threads: int = 1) -> Scorer:

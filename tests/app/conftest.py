@@ -23,6 +23,8 @@ import wfdb
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.inference.artifact import Alignment, ModelMetadata, write_metadata
+from app.inference.scoring import prepare
 from app.main import create_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +55,19 @@ def unsmoothed_client(model_copy: Path) -> Iterator[TestClient]:
     (model_copy / "metadata.json").write_text(json.dumps(metadata))
     with TestClient(create_app(Settings(model_dir=model_copy))) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def aligned_model_dir(model_copy: Path) -> Path:
+    """The shipped network told to align every beat to its normal example, up to 3 samples
+    either way in quarter-sample steps (metadata.json is not among the checksummed files)."""
+    metadata_path = model_copy / "metadata.json"
+    metadata = ModelMetadata.model_validate_json(metadata_path.read_text())
+    assert metadata.examples.normal is not None
+    template = prepare(np.array([metadata.examples.normal]), metadata)[0]
+    alignment = Alignment(max_shift=3.0, step=0.25, template=template.tolist())
+    write_metadata(model_copy, metadata.model_copy(update={"alignment": alignment}))
+    return model_copy
 
 
 class ServerStarter:

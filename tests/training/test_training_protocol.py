@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
 from app.inference.artifact import MinMaxNormalisation
-from app.inference.scoring import denormalise, normalise, smooth
+from app.inference.scoring import denormalise, load_scorer, normalise, smooth
 from training.config import TrainConfig
+from training.data import Dataset
 from training.evaluate import evaluate, format_metrics
+from training.export import export_model
 from training.model import build_autoencoder
 from training.split import hold_out
 from training.train import (
     TrainingError,
     TrainingResult,
+    alignment_of,
     derive_examples,
     reconstruction_errors,
     summarise_errors,
@@ -202,3 +207,24 @@ def test_metrics_table_is_aligned_and_shows_every_figure() -> None:
         assert label in table
     value_lines = table.splitlines()[1:8]
     assert len({len(line) for line in value_lines}) == 1, table
+
+
+def test_an_aligning_model_is_scored_by_the_service_as_it_was_trained(
+    tiny_config: TrainConfig, synthetic_dataset: Callable[..., Dataset], tmp_path: Path
+) -> None:
+    config = replace(tiny_config, align_max_shift=4.0, epochs=5)
+    result = train(synthetic_dataset(), config)
+    alignment = result.alignment
+    assert alignment is not None and len(alignment.template) == 140
+    assert alignment.max_shift == pytest.approx(4.0 * 139 / 204)  # recording to beat samples
+    export_model(result, tmp_path / "model")
+    scorer = load_scorer(tmp_path / "model")
+    assert scorer.metadata.alignment == alignment
+    beats = result.split.test_beats
+    np.testing.assert_allclose(scorer.score(beats).errors, result.test_errors, rtol=1e-4)
+
+
+def test_alignment_with_a_step_larger_than_its_shift_is_refused(tiny_config: TrainConfig) -> None:
+    config = replace(tiny_config, align_max_shift=0.2, align_step=0.5)
+    with pytest.raises(TrainingError, match="the step must not be larger than the shift"):
+        alignment_of(config, np.zeros((3, 140), dtype=np.float32), None)

@@ -230,6 +230,24 @@ def test_explain_returns_reconstruction_and_per_sample_error(client: TestClient)
     assert max(abnormal["sample_errors"]) > 2.5 * abnormal["reconstruction_error"]
 
 
+def test_an_aligning_model_says_how_far_it_moved_each_beat(aligned_model_dir: Path) -> None:
+    with TestClient(create_app(Settings(model_dir=aligned_model_dir))) as aligned:
+        alignment = aligned.get("/v1/model").json()["alignment"]
+        assert (alignment["max_shift"], alignment["step"]) == (3.0, 0.25)
+        normal = read_metadata(aligned_model_dir).examples.normal
+        assert normal is not None
+        late = [normal[-2:] + normal[:-2]]  # cut 2 samples late, the next beat's start wrapped
+        both = {"beats": [normal, *late]}
+        results = aligned.post("/v1/predict?explain=true", json=both).json()["results"]
+        plain = aligned.post("/v1/predict", json={"beats": late}).json()["results"]
+    on_time, cut_late = results
+    assert cut_late["shift"] - on_time["shift"] == pytest.approx(2.0, abs=0.25)
+    # the ends differ: each was smoothed at its own cut before it was moved
+    assert cut_late["compared"][10:-10] == pytest.approx(on_time["compared"][10:-10], abs=0.1)
+    assert cut_late["reconstruction_error"] == pytest.approx(on_time["reconstruction_error"], 0.05)
+    assert "shift" not in plain[0] and plain[0]["verdict"] == cut_late["verdict"] == "normal"
+
+
 def test_predict_leaves_explanations_out_unless_asked(client: TestClient) -> None:
     normal = _predict_examples(client)["normal"]["value"]
     result = client.post("/v1/predict", json=normal).json()["results"][0]

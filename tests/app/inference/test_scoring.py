@@ -14,15 +14,18 @@ from scipy.signal import savgol_coeffs, savgol_filter
 from app.inference.artifact import (
     METADATA_FILE,
     ONNX_FILE,
+    Alignment,
     ArtifactError,
     MinMaxNormalisation,
     Smoothing,
 )
 from app.inference.scoring import (
+    alignment_shifts,
     load_scorer,
     mean_absolute_error,
     normalise,
     operating_point,
+    shift_beats,
     smooth,
 )
 
@@ -175,7 +178,10 @@ def test_shipped_model_compares_beats_smoothed_as_its_metadata_says(
     beats = reference_test_split[0][:50]
     normalised = normalise(beats, scorer.metadata.normalisation)
     scores = scorer.score(beats)
-    np.testing.assert_allclose(scores.normalised, smooth(normalised, smoothing))
+    compared = smooth(normalised, smoothing)
+    if scorer.metadata.alignment is not None:
+        compared = shift_beats(compared, -scores.shifts)
+    np.testing.assert_allclose(scores.normalised, compared, atol=1e-6)
     assert not np.allclose(scores.normalised, normalised, atol=1e-3)  # the noise is gone
     np.testing.assert_allclose(
         scores.errors, mean_absolute_error(scores.normalised, scorer.reconstruct(scores.normalised))
@@ -215,6 +221,61 @@ def test_load_refuses_smoothing_it_cannot_apply(
     window = int(smoothing["window"])
     coefficients = [1 / window] * window  # a moving average, unless the case gives its own
     metadata["smoothing"] = {"method": "savitzky-golay", "coefficients": coefficients, **smoothing}
+    (model_copy / METADATA_FILE).write_text(json.dumps(metadata))
+    with pytest.raises(ArtifactError, match=message):
+        load_scorer(model_copy)
+
+
+def test_shift_beats_moves_each_beat_by_its_own_shift_and_wraps_it() -> None:
+    beats = np.tile(np.arange(6, dtype=np.float32), (3, 1))
+    moved = shift_beats(beats, np.array([1.0, -2.0, 0.5]))
+    np.testing.assert_array_equal(moved[0], [5, 0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(moved[1], [2, 3, 4, 5, 0, 1])
+    np.testing.assert_allclose(moved[2, 1:], [0.5, 1.5, 2.5, 3.5, 4.5])
+    assert moved.dtype == np.float32
+
+
+def test_alignment_finds_how_late_a_beat_came_and_moves_it_back() -> None:
+    samples = np.arange(140)
+    template = np.exp(-(((samples - 40) / 4.0) ** 2)).astype(np.float32)
+    alignment = Alignment(max_shift=3.0, step=0.5, template=template.tolist())
+    shifts = np.array([1.5, -2.0, 0.0, 3.0])
+    late = shift_beats(np.tile(template, (4, 1)), shifts)
+    np.testing.assert_allclose(alignment_shifts(late, alignment), shifts)
+    np.testing.assert_array_equal(alignment_shifts(late, None), np.zeros(4))
+    back = shift_beats(late, -alignment_shifts(late, alignment))
+    assert np.abs(back - template).max() < 0.05  # twice interpolated at half a sample
+
+
+def test_an_aligning_model_scores_a_beat_cut_late_as_the_beat_itself(
+    aligned_model_dir: Path,
+    shipped_model_dir: Path,
+    reference_test_split: tuple[np.ndarray, np.ndarray],
+) -> None:
+    beats, is_abnormal = reference_test_split
+    normal = beats[~is_abnormal][:50]
+    late = shift_beats(normal, np.full(len(normal), 2.0))
+    aligned, plain = load_scorer(aligned_model_dir), load_scorer(shipped_model_dir)
+    on_time, cut_late = aligned.score(normal), aligned.score(late)
+    assert np.median(cut_late.errors / on_time.errors) == pytest.approx(1.0, abs=0.03)
+    assert np.median(plain.score(late).errors / plain.score(normal).errors) > 1.05
+    assert np.median(cut_late.shifts - on_time.shifts) == pytest.approx(2.0, abs=0.5)
+
+
+@pytest.mark.parametrize(
+    ("alignment", "message"),
+    [
+        ({"template": [0.0] * 139}, "template has 139 samples"),
+        ({"max_shift": 70.0}, "half a beat or more"),
+        ({"max_shift": 1.0, "step": 2.0}, "larger than max_shift"),
+        ({"step": 0.0}, "greater than 0"),
+    ],
+)
+def test_load_refuses_alignment_it_cannot_apply(
+    model_copy: Path, alignment: dict[str, Any], message: str
+) -> None:
+    metadata = json.loads((model_copy / METADATA_FILE).read_text())
+    metadata["alignment"] = {"max_shift": 3.0, "step": 0.5, "template": [0.0] * 140, **alignment}
     (model_copy / METADATA_FILE).write_text(json.dumps(metadata))
     with pytest.raises(ArtifactError, match=message):
         load_scorer(model_copy)
