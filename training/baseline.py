@@ -197,12 +197,12 @@ def fit_baseline(parts: list[BaselineBeats], config: TrainConfig, log: Log | Non
     norm = fit_normalisation(beats)
     x = normalise(beats, norm)
     fit, validation = hold_out_indices(len(x), config.validation_fraction, config.seed)
+    smoothing = smoothing_of(config)  # before fitting: options it refuses fail at once
+    alignment = alignment_of(config, x[fit], smoothing)
     members = tuple(
         fit_member(i, x[fit], x[validation], config, log) for i in range(config.model.ensemble_size)
     )
     model = average_of([member.model for member in members], INPUT_LENGTH)
-    smoothing = smoothing_of(config)
-    alignment = alignment_of(config, x[fit], smoothing)
     errors = scored_errors(model, norm, smoothing, alignment, beats)
     threshold, rule = choose_threshold(config, errors, None)
     rhythm = calibrate_rhythm([part.peaks for part in parts])

@@ -166,9 +166,10 @@ def scoring_digest(result: TrainingResult, onnx_sha256: str) -> str:
         "onnx_sha256": onnx_sha256,
         "normalisation": result.normalisation.model_dump(),
         "smoothing": result.smoothing.model_dump() if result.smoothing else None,
-        "alignment": result.alignment.model_dump() if result.alignment else None,
         "threshold": result.threshold,
     }
+    if result.alignment is not None:  # absent otherwise: unaligned models keep their digests
+        scoring["alignment"] = result.alignment.model_dump()
     return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()
 
 

@@ -172,10 +172,11 @@ def alignment_of(
             step=config.align_step * per_recording_sample,
             template=smooth(normal_x, smoothing).mean(axis=0, dtype=np.float64).tolist(),
         )
-    except ValidationError:
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise TrainingError(
             f"alignment of up to {config.align_max_shift:g} samples in steps of "
-            f"{config.align_step:g}: the step must not be larger than the shift"
+            f"{config.align_step:g}: {reason}"
         ) from None
 
 
@@ -315,13 +316,13 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
     norm = fit_normalisation(normal_train)
     normal_train_x = normalise(normal_train, norm)
     fit, validation = hold_out_indices(len(normal_train_x), config.validation_fraction, config.seed)
+    smoothing = smoothing_of(config)  # before fitting: options it refuses fail at once
+    alignment = alignment_of(config, normal_train_x[fit], smoothing)
     members = tuple(
         fit_member(index, normal_train_x[fit], normal_train_x[validation], config, log)
         for index in range(config.model.ensemble_size)
     )
     model = average_of([member.model for member in members], dataset.beats.shape[1])
-    smoothing = smoothing_of(config)
-    alignment = alignment_of(config, normal_train_x[fit], smoothing)
 
     def errors_of(beats: np.ndarray) -> np.ndarray:
         return scored_errors(model, norm, smoothing, alignment, beats)

@@ -98,6 +98,11 @@ class Alignment(_Frozen):
     def _check_shifts(self) -> Alignment:
         if self.step > self.max_shift:
             raise ValueError(f"step ({self.step}) is larger than max_shift ({self.max_shift})")
+        if self.max_shift >= len(self.template) / 2:
+            raise ValueError(
+                f"max_shift ({self.max_shift}) is half a beat or more "
+                f"(a template of {len(self.template)} samples)"
+            )
         return self
 
 
@@ -335,17 +340,11 @@ class ModelMetadata(_Frozen):
                 f"smoothing.window ({self.smoothing.window}) is longer than a beat "
                 f"(input_length {self.input_length})"
             )
-        if self.alignment is not None:
-            if len(self.alignment.template) != self.input_length:
-                raise ValueError(
-                    f"alignment.template has {len(self.alignment.template)} samples, "
-                    f"input_length is {self.input_length}"
-                )
-            if self.alignment.max_shift >= self.input_length / 2:
-                raise ValueError(
-                    f"alignment.max_shift ({self.alignment.max_shift}) is half a beat or more "
-                    f"(input_length {self.input_length})"
-                )
+        if self.alignment is not None and len(self.alignment.template) != self.input_length:
+            raise ValueError(
+                f"alignment.template has {len(self.alignment.template)} samples, "
+                f"input_length is {self.input_length}"
+            )
         if ONNX_FILE not in self.files:
             raise ValueError(f"files does not list {ONNX_FILE}")
         return self

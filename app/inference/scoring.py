@@ -105,21 +105,14 @@ def _shifted_templates(
     return candidates, templates, energies
 
 
-def prepare_with_shifts(
-    beats: FloatArray, metadata: ModelMetadata
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
-    """Raw beats as the model reconstructs and compares them (normalised, smoothed, aligned),
-    with the shift each was moved back by."""
-    return prepare_beats(beats, metadata.normalisation, metadata.smoothing, metadata.alignment)
-
-
 def prepare_beats(
     beats: FloatArray,
     normalisation: MinMaxNormalisation,
     smoothing: Smoothing | None,
     alignment: Alignment | None,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
-    """`prepare_with_shifts` from the metadata's parts, for the trainer before there is any."""
+    """Raw beats as the model reconstructs and compares them (normalised, smoothed, aligned),
+    with the shift each was moved back by; from the metadata's parts, as the trainer has them."""
     smoothed = smooth(normalise(beats, normalisation), smoothing)
     shifts = alignment_shifts(smoothed, alignment)
     if alignment is None:
@@ -129,7 +122,7 @@ def prepare_beats(
 
 def prepare(beats: FloatArray, metadata: ModelMetadata) -> npt.NDArray[np.float32]:
     """Raw beats as the model reconstructs and compares them: normalised, smoothed, aligned."""
-    return prepare_with_shifts(beats, metadata)[0]
+    return prepare_beats(beats, metadata.normalisation, metadata.smoothing, metadata.alignment)[0]
 
 
 def denormalise(values: FloatArray, normalisation: MinMaxNormalisation) -> npt.NDArray[np.float32]:
@@ -230,7 +223,10 @@ class Scorer:
         Raises `UnscorableBeatsError` for beats whose samples are so large that the model's
         arithmetic overflows (their error would be NaN, and NaN > threshold is False).
         """
-        normalised, shifts = prepare_with_shifts(beats, self.metadata)
+        metadata = self.metadata
+        normalised, shifts = prepare_beats(
+            beats, metadata.normalisation, metadata.smoothing, metadata.alignment
+        )
         reconstructions = self.reconstruct(normalised)
         errors = mean_absolute_error(normalised, reconstructions)
         if not np.isfinite(errors).all():

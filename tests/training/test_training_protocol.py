@@ -224,7 +224,22 @@ def test_an_aligning_model_is_scored_by_the_service_as_it_was_trained(
     np.testing.assert_allclose(scorer.score(beats).errors, result.test_errors, rtol=1e-4)
 
 
-def test_alignment_with_a_step_larger_than_its_shift_is_refused(tiny_config: TrainConfig) -> None:
-    config = replace(tiny_config, align_max_shift=0.2, align_step=0.5)
-    with pytest.raises(TrainingError, match="the step must not be larger than the shift"):
+@pytest.mark.parametrize(
+    ("shift", "step", "message"),
+    [
+        (0.2, 0.5, r"up to 0.2 samples in steps of 0.5: step \(.*\) is larger than max_shift"),
+        (150.0, 0.5, r"up to 150 samples in steps of 0.5: max_shift \(.*\) is half a beat or more"),
+    ],
+)
+def test_alignment_it_cannot_apply_is_refused_before_training(
+    tiny_config: TrainConfig,
+    synthetic_dataset: Callable[..., Dataset],
+    shift: float,
+    step: float,
+    message: str,
+) -> None:
+    config = replace(tiny_config, align_max_shift=shift, align_step=step)
+    with pytest.raises(TrainingError, match=message):
         alignment_of(config, np.zeros((3, 140), dtype=np.float32), None)
+    with pytest.raises(TrainingError, match=message):  # refused before any epoch is run
+        train(synthetic_dataset(), replace(config, epochs=10_000, patience=10_000))
