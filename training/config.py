@@ -128,7 +128,7 @@ class TrainConfig:
     # `app.inference.artifact.Smoothing`: every beat is scored through a Savitzky-Golay filter of
     # this window (beat samples, odd; 0: off) and polynomial order, so that the noise on a beat is
     # not taken for its shape. The autoencoder is fitted on the unsmoothed beats.
-    smoothing_window: int = 13
+    smoothing_window: int = 15
     smoothing_polyorder: int = 2
     # `app.inference.artifact.Alignment`: every beat is scored moved back by the shift, up to this
     # many recording samples either way in steps of `align_step`, that best matches the mean

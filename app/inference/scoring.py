@@ -41,11 +41,13 @@ def smooth(
     if smoothing is None:
         return normalised
     matrix = _smoothing_matrix(tuple(smoothing.coefficients), normalised.shape[1])
-    return np.asarray(normalised @ matrix, dtype=np.float32)
+    # In float64: a float32 product's rounding depends on how many beats share the call (BLAS
+    # blocks them differently), and a beat's score must not depend on its batch.
+    return np.asarray(normalised.astype(np.float64) @ matrix, dtype=np.float32)
 
 
 @functools.lru_cache(maxsize=8)
-def _smoothing_matrix(coefficients: tuple[float, ...], length: int) -> npt.NDArray[np.float32]:
+def _smoothing_matrix(coefficients: tuple[float, ...], length: int) -> npt.NDArray[np.float64]:
     """M such that `beats @ M` are the filtered beats: column i holds the coefficients of the
     window centred on sample i, the edge samples standing in for those beyond the ends.
 
@@ -57,7 +59,7 @@ def _smoothing_matrix(coefficients: tuple[float, ...], length: int) -> npt.NDArr
         for offset, coefficient in enumerate(coefficients):
             source = min(max(sample - half + offset, 0), length - 1)
             matrix[source, sample] += coefficient
-    return matrix.astype(np.float32)
+    return matrix
 
 
 def shift_beats(beats: FloatArray, shifts: FloatArray) -> FloatArray:

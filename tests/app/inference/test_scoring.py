@@ -61,6 +61,17 @@ def test_shipped_model_meets_the_tutorial_accuracy_in_process(
     assert np.mean(flagged == is_abnormal) >= 0.944
 
 
+def test_a_beats_error_does_not_depend_on_the_batch_it_came_in(
+    shipped_model_dir: Path, reference_test_split: tuple[np.ndarray, np.ndarray]
+) -> None:
+    beats = reference_test_split[0][:300]
+    scorer = load_scorer(shipped_model_dir)
+    whole = scorer.score(beats).errors
+    in_pieces = np.concatenate([scorer.score(beats[i : i + 7]).errors for i in range(0, 300, 7)])
+    one_by_one = np.array([scorer.score(beats[i : i + 1]).errors[0] for i in range(300)])
+    assert whole.tolist() == in_pieces.tolist() == one_by_one.tolist()
+
+
 def test_sample_errors_explain_the_beat_error(shipped_model_dir: Path) -> None:
     scorer = load_scorer(shipped_model_dir)
     scores = scorer.score(np.array([scorer.metadata.examples.abnormal], dtype=np.float32))
