@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +79,15 @@ def _score_on_worker(
     )
 
 
+def _discard(partial_dir: Path) -> None:
+    """Remove a failed run's partial output. Cancelled tasks may still be writing (Dask cannot
+    stop a running task), so the directory is renamed away first: a task creating its file
+    after that finds no directory and fails, instead of leaving one behind a removal."""
+    discarded = partial_dir.with_name(f"{partial_dir.name}.discarded-{uuid.uuid4().hex}")
+    partial_dir.replace(discarded)
+    shutil.rmtree(discarded, ignore_errors=True)
+
+
 @contextmanager
 def dask_client(scheduler: str | None, workers: int, memory_limit: str) -> Iterator[Client]:
     """A client of the scheduler at `scheduler`, or of a LocalCluster of `workers` processes
@@ -129,7 +139,7 @@ def run_bulk_job(
             on_partition_done(part_rows, len(partitions))
     except BaseException:
         client.cancel(futures)
-        shutil.rmtree(partial_dir, ignore_errors=True)
+        _discard(partial_dir)
         raise
     partial_dir.replace(job.output)
     return BulkResult(rows, abnormal, len(partitions), time.monotonic() - started)
