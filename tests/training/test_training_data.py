@@ -40,7 +40,7 @@ def test_loader_reads_the_comma_separated_layout_with_label_last(
     assert int(dataset.is_normal.sum()) == 2919
     assert dataset.layout == "csv"
     assert dataset.sha256 == ECG_CSV_SHA256
-    assert dataset.source == "ecg5000.csv"
+    assert dataset.source == shipped_training_csv.name  # the shared copy, or the downloaded one
 
 
 def test_loader_reads_the_ucr_layout_with_class_first(ucr_train_txt: Path) -> None:
