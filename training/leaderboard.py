@@ -315,7 +315,8 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
 
 def progress_line(run: EntryRun, n_splits: int) -> str:
     return (
-        f"split {run.split}/{n_splits} {run.entry}: ROC AUC {run.roc_auc:.4f}, accuracy "
+        f"split {run.split}/{n_splits} (random_state {run.random_state}, seed {run.seed}) "
+        f"{run.entry}: ROC AUC {run.roc_auc:.4f}, accuracy "
         f"{run.accuracy:.4f}, calibrated {run.calibrated_accuracy:.4f}, shifts 0/2/4 "
         f"{run.accuracy_shift_0:.3f}/{run.accuracy_shift_2:.3f}/{run.accuracy_shift_4:.3f}, "
         f"{run.epochs_run} epochs in {run.train_seconds:.1f}s"

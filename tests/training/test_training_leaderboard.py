@@ -80,7 +80,9 @@ def test_leaderboard_in_two_processes_gives_the_same_figures(
             assert in_parallel[name] == pytest.approx(serial[name], abs=1e-6), name
 
 
-def test_leaderboard_over_seeds_repeats_the_reference_split(tiny_csv: Path, tmp_path: Path) -> None:
+def test_leaderboard_over_seeds_repeats_the_reference_split(
+    tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main([
         "--leaderboard", "--data", str(tiny_csv), "--output", str(tmp_path), "--seeds", "3",
         "--entries", "pca",
@@ -93,6 +95,8 @@ def test_leaderboard_over_seeds_repeats_the_reference_split(tiny_csv: Path, tmp_
         ("21", "43"),
         ("21", "44"),
     ]
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("split")]
+    assert progress[-1].startswith("split 3/3 (random_state 21, seed 44) pca: ROC AUC")
 
 
 @pytest.mark.parametrize(
