@@ -187,6 +187,11 @@ def _annotated_normal(recording: Recording, peaks: np.ndarray, rate: float) -> n
 
 def fit_baseline(parts: list[BaselineBeats], config: TrainConfig, log: Log | None) -> BaselineFit:
     started = time.perf_counter()
+    if config.candidates > 1:
+        raise TrainingError(
+            f"--candidates {config.candidates} chooses each autoencoder by how it separates "
+            "abnormal beats from normal ones, and a baseline has no labels: leave it at 1"
+        )
     beats = np.concatenate([part.beats for part in parts])
     if len(beats) < MIN_BASELINE_BEATS:
         raise TrainingError(

@@ -117,6 +117,10 @@ class TrainConfig:
     target_false_alarm_rate: float = 0.05  # for "calibrated" with calibrate_for "false-alarm-rate"
     validation_fraction: float = 0.1
     patience: int = 10
+    # `training.train.fit_chosen_member`: each autoencoder is the best of this many, fitted from
+    # different seeds, by the ROC AUC of its errors on the training part's normal beats against
+    # its abnormal ones (1: no choice). Needs labelled data, so not for a recording baseline.
+    candidates: int = 1
     # `training.trimming`: the worst-reconstructed fraction of the fitted beats gets weight 0 in
     # every epoch after the first `trim_warmup` (0: off).
     trim_fraction: float = 0.015

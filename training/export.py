@@ -244,6 +244,8 @@ def hyperparameters(result: TrainingResult) -> dict[str, Hyperparameter]:
         "member_seeds": [member.seed for member in result.members],
         "member_epochs_run": [member.epochs_run for member in result.members],
         "member_best_epochs": [member.best_epoch for member in result.members],
+        "candidates": config.candidates,
+        **candidate_figures(result),
         "validation_fraction": config.validation_fraction,
         "trim_fraction": config.trim_fraction,
         "trim_warmup": config.trim_warmup,
@@ -252,6 +254,18 @@ def hyperparameters(result: TrainingResult) -> dict[str, Hyperparameter]:
         "smoothing_polyorder": config.smoothing_polyorder,
         "align_max_shift": config.align_max_shift,
         "align_step": config.align_step,
+    }
+
+
+def candidate_figures(result: TrainingResult) -> dict[str, Hyperparameter]:
+    """With --candidates N > 1, every candidate's seed and training-part ROC AUC, member by member
+    (N to a member, the kept one among them)."""
+    if result.config.candidates == 1:
+        return {}
+    members = result.members
+    return {
+        "candidate_seeds": [seed for member in members for seed in member.candidate_seeds],
+        "candidate_roc_aucs": [auc for member in members for auc in member.candidate_roc_aucs],
     }
 
 

@@ -99,6 +99,15 @@ def add_training_options(
         "averages their reconstructions",
     )
     add(
+        "--candidates",
+        type=positive_int,
+        default=train.candidates,
+        metavar="N",
+        help="fit each autoencoder N times from different seeds and keep the one whose errors best "
+        "separate the training part's normal beats from its abnormal ones (ROC AUC; the test "
+        "rows are never looked at); N times the training time; needs --data",
+    )
+    add(
         "--validation-fraction",
         type=fraction,
         default=train.validation_fraction,
@@ -268,6 +277,7 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         target_false_alarm_rate=args.target_false_alarm_rate,
         validation_fraction=args.validation_fraction,
         patience=args.patience,
+        candidates=args.candidates,
         trim_fraction=args.trim_fraction,
         trim_warmup=args.trim_warmup,
         max_shift=args.max_shift,

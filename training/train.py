@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 from pydantic import ValidationError
 from scipy.signal import savgol_coeffs
+from sklearn.metrics import roc_auc_score
 
 from app.inference.artifact import (
     Alignment,
@@ -93,12 +94,18 @@ class CalibrationSlice:
 
 @dataclass(frozen=True)
 class MemberFit:
-    """One fitted autoencoder: its seed, its loss history and the epoch whose weights it kept."""
+    """One fitted autoencoder: its seed, its loss history and the epoch whose weights it kept.
+
+    Chosen from several (`TrainConfig.candidates`), it also records every candidate's seed and
+    training-part ROC AUC, its own among them.
+    """
 
     seed: int
     model: keras.Model
     history: dict[str, list[float]]
     best_epoch: int
+    candidate_seeds: tuple[int, ...] = ()
+    candidate_roc_aucs: tuple[float, ...] = ()
 
     @property
     def epochs_run(self) -> int:
@@ -318,8 +325,14 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
     fit, validation = hold_out_indices(len(normal_train_x), config.validation_fraction, config.seed)
     smoothing = smoothing_of(config)  # before fitting: options it refuses fail at once
     alignment = alignment_of(config, normal_train_x[fit], smoothing)
+
+    def separation(network: keras.Model) -> float:
+        return training_part_roc_auc(network, split, norm, smoothing, alignment)
+
     members = tuple(
-        fit_member(index, normal_train_x[fit], normal_train_x[validation], config, log)
+        fit_chosen_member(
+            index, normal_train_x[fit], normal_train_x[validation], config, log, separation
+        )
         for index in range(config.model.ensemble_size)
     )
     model = average_of([member.model for member in members], dataset.beats.shape[1])
@@ -380,17 +393,68 @@ def member_seed(seed: int, index: int) -> int:
     return seed + 1000 * index
 
 
-def fit_member(
-    index: int, fit_x: np.ndarray, val_x: np.ndarray, config: TrainConfig, log: Log | None
+def training_part_roc_auc(
+    network: keras.Model,
+    split: Split,
+    norm: MinMaxNormalisation,
+    smoothing: Smoothing | None,
+    alignment: Alignment | None,
+) -> float:
+    """How well one autoencoder's errors rank the training part's abnormal beats above its normal
+    ones, scored as the service scores them; the test rows are not looked at."""
+    model = average_of([network], split.train_beats.shape[1])
+    errors = scored_errors(model, norm, smoothing, alignment, split.train_beats)
+    return float(roc_auc_score(~split.train_is_normal, errors))
+
+
+def fit_chosen_member(
+    index: int,
+    fit_x: np.ndarray,
+    val_x: np.ndarray,
+    config: TrainConfig,
+    log: Log | None,
+    separation: Callable[[keras.Model], float],
 ) -> MemberFit:
-    """Build and fit one autoencoder; members after the first are seeded on their own."""
-    seed = member_seed(config.seed, index)
-    if index:
+    """Member `index`: the best by `separation` of `config.candidates` autoencoders fitted from
+    different seeds (the first of the best, on a tie), or the only one."""
+    if config.candidates == 1:
+        return fit_member(index, fit_x, val_x, config, log)
+    fits = [fit_member(index, fit_x, val_x, config, log, j) for j in range(config.candidates)]
+    roc_aucs = tuple(separation(fit.model) for fit in fits)
+    best = fits[int(np.argmax(roc_aucs))]
+    if log is not None:
+        figures = ", ".join(
+            f"{fit.seed} {auc:.4f}" for fit, auc in zip(fits, roc_aucs, strict=True)
+        )
+        log(f"autoencoder {index + 1}: kept seed {best.seed} (training-part ROC AUC: {figures})")
+    return replace(
+        best, candidate_seeds=tuple(fit.seed for fit in fits), candidate_roc_aucs=roc_aucs
+    )
+
+
+def fit_member(
+    index: int,
+    fit_x: np.ndarray,
+    val_x: np.ndarray,
+    config: TrainConfig,
+    log: Log | None,
+    candidate: int = 0,
+) -> MemberFit:
+    """Build and fit one autoencoder; all but the run's first are seeded on their own.
+
+    Candidate j of member i is seeded as member i + j * ensemble_size would be, so candidate 0 is
+    the member fitted without a choice.
+    """
+    seed = member_seed(config.seed, index + candidate * config.model.ensemble_size)
+    if seed != config.seed:
         seed_everything(seed)
     member = config.model.member(index)
-    if log is not None and config.model.ensemble_size > 1:
+    if log is not None and (config.model.ensemble_size > 1 or config.candidates > 1):
         family = f"{member.architecture} " if config.model.mix else ""
-        log(f"{family}autoencoder {index + 1} of {config.model.ensemble_size} (seed {seed})")
+        of = f"{family}autoencoder {index + 1} of {config.model.ensemble_size}"
+        if config.candidates > 1:
+            of += f", candidate {candidate + 1} of {config.candidates}"
+        log(f"{of} (seed {seed})")
     model = build_from_config(fit_x.shape[1], member)
     history, best_epoch = _fit(model, fit_x, val_x, replace(config, seed=seed), log)
     return MemberFit(seed=seed, model=model, history=history, best_epoch=best_epoch)

@@ -216,7 +216,7 @@ class Metrics(_Frozen):
 
 
 # A value in metadata.json's hyperparameters: a number, a name, layer sizes or member families.
-Hyperparameter = float | int | str | list[int] | list[str]
+Hyperparameter = float | int | str | list[int] | list[float] | list[str]
 
 
 class TrainingRecord(_Frozen):

@@ -148,3 +148,13 @@ def test_baseline_on_annotated_normal_beats_leaves_the_others_out(
     unlabelled = load_scorer(baseline_dir).metadata.training_errors.n
     annotated = load_scorer(output).metadata.training_errors.n
     assert 0 < unlabelled - annotated <= 10  # the few premature beats of those minutes
+
+
+def test_baseline_refuses_candidates_it_has_no_labels_to_choose_by(
+    record_100_header: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "model"
+    args = ["--recording", str(record_100_header), "--candidates", "2", "--output", str(output)]
+    assert train_main([*args, *QUICK]) == 2
+    assert "--candidates 2 chooses each autoencoder" in capsys.readouterr().err
+    assert not output.exists()
