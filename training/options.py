@@ -101,11 +101,11 @@ def add_training_options(
     add(
         "--candidates",
         type=positive_int,
-        default=train.candidates,
         metavar="N",
         help="fit each autoencoder N times from different seeds and keep the one whose errors best "
         "separate the training part's normal beats from its abnormal ones (ROC AUC; the test "
-        "rows are never looked at); N times the training time; needs --data",
+        f"rows are never looked at), at N times the training time (default {train.candidates}; "
+        "for a recording baseline, which has no labels to choose by, 1)",
     )
     add(
         "--validation-fraction",
@@ -249,6 +249,9 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
     window = args.smoothing_window
     if window is None:
         window = 0 if baseline else TrainConfig.smoothing_window
+    candidates = args.candidates
+    if candidates is None:
+        candidates = 1 if baseline else TrainConfig.candidates
     return TrainConfig(
         model=ModelConfig.of_families(
             args.architecture,  # `families` parsed it, its default too
@@ -277,7 +280,7 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         target_false_alarm_rate=args.target_false_alarm_rate,
         validation_fraction=args.validation_fraction,
         patience=args.patience,
-        candidates=args.candidates,
+        candidates=candidates,
         trim_fraction=args.trim_fraction,
         trim_warmup=args.trim_warmup,
         max_shift=args.max_shift,

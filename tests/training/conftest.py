@@ -110,7 +110,9 @@ def synthetic_dataset_factory() -> Callable[..., Dataset]:
 @pytest.fixture(scope="session")
 def tiny_config() -> TrainConfig:
     # one autoencoder keeps these quick; tests/training/test_training_ensemble.py covers several
-    return TrainConfig(ModelConfig(ensemble_size=1), epochs=30, batch_size=32, patience=5, seed=7)
+    return TrainConfig(
+        ModelConfig(ensemble_size=1), epochs=30, batch_size=32, patience=5, seed=7, candidates=1
+    )
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ QUICK = TrainConfig(
         learning_rate=3e-3,
     ),
     epochs=15, batch_size=64, patience=5, trim_fraction=0.0, max_shift=2.0, seed=3,
+    candidates=1,
 )  # fmt: skip
 
 

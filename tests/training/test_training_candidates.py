@@ -22,6 +22,7 @@ N_ROWS = 600
 QUICK = TrainConfig(
     ModelConfig(ensemble_size=1, hidden_units=(32, 16, 8), learning_rate=3e-3),
     epochs=8, batch_size=64, patience=5, trim_fraction=0.0, max_shift=2.0, seed=3,
+    candidates=1,
 )  # fmt: skip
 
 

@@ -127,3 +127,11 @@ def test_data_sets_are_scored_smoothed_and_recording_baselines_unsmoothed_by_def
     assert config_from_args(args, baseline=True).smoothing_window == 0
     asked = build_parser().parse_args(["--data", "x", "--output", "m", "--smoothing-window", "7"])
     assert config_from_args(asked, baseline=True).smoothing_window == 7
+
+
+def test_labelled_data_chooses_among_candidates_and_recording_baselines_fit_one() -> None:
+    args = build_parser().parse_args(["--data", "x.csv", "--output", "m"])
+    assert config_from_args(args).candidates == TrainConfig().candidates > 1
+    assert config_from_args(args, baseline=True).candidates == 1
+    asked = build_parser().parse_args(["--data", "x", "--output", "m", "--candidates", "2"])
+    assert config_from_args(asked).candidates == 2

@@ -60,7 +60,9 @@ def test_trimmed_training_leaves_odd_normal_beats_unlearned() -> None:
     is_normal = np.arange(len(beats)) < 306
     dataset = Dataset(beats, is_normal, sha256="0" * 64, source="synthetic", layout="csv")
     one = ModelConfig(ensemble_size=1)  # the effect of trimming on a single autoencoder
-    config = TrainConfig(model=one, epochs=40, batch_size=32, patience=40, seed=7, trim_warmup=5)
+    config = TrainConfig(
+        model=one, epochs=40, batch_size=32, patience=40, seed=7, trim_warmup=5, candidates=1
+    )
 
     def odd_to_typical_error_ratio(trim_fraction: float) -> float:
         result = train(dataset, replace(config, trim_fraction=trim_fraction))
@@ -72,7 +74,9 @@ def test_trimmed_training_leaves_odd_normal_beats_unlearned() -> None:
 
 def test_training_shorter_than_the_warm_up_keeps_its_last_epoch(synthetic_dataset) -> None:
     two = ModelConfig(ensemble_size=2)
-    config = TrainConfig(two, epochs=3, batch_size=32, seed=7, trim_fraction=0.02, trim_warmup=10)
+    config = TrainConfig(
+        two, epochs=3, batch_size=32, seed=7, trim_fraction=0.02, trim_warmup=10, candidates=1
+    )
     result = train(synthetic_dataset(), config)
     assert [(member.epochs_run, member.best_epoch) for member in result.members] == [(3, 3)] * 2
 
