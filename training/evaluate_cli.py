@@ -356,7 +356,7 @@ def run_multi_split(args: argparse.Namespace, dataset: Dataset, started: float) 
     _say(multi_split.markdown_table(rows, summary))
     if args.output is not None:
         args.output.mkdir(parents=True, exist_ok=True)
-        details = {"data": dataset.source, "data_sha256": dataset.sha256, "config": asdict(config)}
+        details = run_details(dataset, config)
         multi_split.write_csv(rows, summary, args.output / multi_split.MULTI_SPLIT_CSV)
         multi_split.write_json(rows, summary, details, args.output / multi_split.MULTI_SPLIT_JSON)
         _say(f"tables written to {args.output}")
@@ -385,12 +385,24 @@ def run_leaderboard(args: argparse.Namespace, dataset: Dataset, started: float) 
         )
     except TrainingError as exc:
         raise EvaluationError(str(exc)) from None
-    details = {"data": dataset.source, "data_sha256": dataset.sha256, "config": asdict(config)}
+    details = run_details(dataset, config)
     written = leaderboard.write_outputs(runs, details, args.output)
     _say(leaderboard.markdown_table(leaderboard.summarise(runs)))
     _say(f"written: {', '.join(str(path) for path in written)}")
     _say(f"{time.perf_counter() - started:.1f}s in all")
     return 0
+
+
+def run_details(dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
+    """What a multi-split or leaderboard record ran: the data, the settings and the machine."""
+    from training.export import machine_record
+
+    return {
+        "data": dataset.source,
+        "data_sha256": dataset.sha256,
+        "config": asdict(config),
+        "machine": machine_record(),
+    }
 
 
 def _fail(message: str, code: int) -> int:

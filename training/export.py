@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import warnings
 from dataclasses import dataclass
@@ -279,3 +280,26 @@ def library_versions() -> dict[str, str]:
         "onnx": onnx.__version__,
         "tf2onnx": tf2onnx.__version__,
     }
+
+
+def machine_record() -> dict[str, str | int | dict[str, str]]:
+    """The processor and libraries a run trained on. The same seed gives other networks on
+    another processor (its float kernels round differently), so figures are tied to it."""
+    return {
+        "processor": processor_name(),
+        "architecture": platform.machine(),
+        "cpu_count": os.cpu_count() or 0,
+        "libraries": library_versions(),
+    }
+
+
+def processor_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import platform
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
 from training.evaluate_cli import main
 from training.leaderboard import (
@@ -64,6 +67,15 @@ def test_the_leaderboard_is_at_mean_plus_one_std_whatever_rule_is_given(leaderbo
     assert record["std_ddof"] == 1
     assert [summary["entry"] for summary in record["summaries"]] == ["dense", "sparse+dense", "pca"]
     assert all(summary["n_splits"] == 2 for summary in record["summaries"])
+
+
+def test_leaderboard_records_the_processor_and_libraries_its_figures_come_from(
+    leaderboard: Path,
+) -> None:
+    machine = json.loads((leaderboard / LEADERBOARD_JSON).read_text())["machine"]
+    assert machine["processor"] and machine["architecture"] == platform.machine()
+    assert machine["cpu_count"] == os.cpu_count()
+    assert machine["libraries"]["tensorflow"] == tf.__version__
 
 
 def test_leaderboard_in_two_processes_gives_the_same_figures(
