@@ -52,7 +52,8 @@ def test_calibration_errors_are_those_of_the_slice_rows(tiny_result: TrainingRes
         (calibration.normal_rows, calibration.normal_errors),
         (calibration.abnormal_rows, calibration.abnormal_errors),
     ):
-        np.testing.assert_allclose(errors, tiny_result.errors(dataset.beats[rows]), rtol=1e-6)
+        # float32 errors of the same beats in batches of other sizes: equal to ~1e-6, not exactly
+        np.testing.assert_allclose(errors, tiny_result.errors(dataset.beats[rows]), rtol=1e-5)
 
 
 def test_calibrated_threshold_does_not_depend_on_the_test_rows(
