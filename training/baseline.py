@@ -281,7 +281,7 @@ def _provenance(fit: BaselineFit, sources: list[Path]) -> Provenance:
 
 
 def _training_record(fit: BaselineFit, sources: list[Path]) -> TrainingRecord:
-    from training.export import library_versions
+    from training.export import library_versions, processor_name
 
     digest = hashlib.sha256()
     for path in sources:
@@ -306,4 +306,5 @@ def _training_record(fit: BaselineFit, sources: list[Path]) -> TrainingRecord:
             "learning_rate": config.model.learning_rate,
         },
         library_versions=library_versions(),
+        processor=processor_name(),
     )

@@ -196,6 +196,7 @@ def training_record(result: TrainingResult) -> TrainingRecord:
         epochs_run=result.epochs_run,
         hyperparameters=hyperparameters(result),
         library_versions=library_versions(),
+        processor=processor_name(),
     )
 
 

@@ -235,6 +235,11 @@ class TrainingRecord(_Frozen):
     epochs_run: int  # summed over the autoencoders of an ensemble
     hyperparameters: dict[str, Hyperparameter]
     library_versions: dict[str, str]
+    processor: str | None = Field(
+        default=None,
+        description="the CPU it was trained on (older models: not recorded); the same seed trains "
+        "another network on another processor",
+    )
 
 
 class Examples(_Frozen):

@@ -12,7 +12,7 @@ from app.inference.artifact import KERAS_FILE, METADATA_FILE, ONNX_FILE, read_me
 from training import export
 from training.atomic import ExportError, atomic_directory
 from training.config import TrainConfig
-from training.export import export_model, scoring_digest
+from training.export import export_model, processor_name, scoring_digest
 from training.train import TrainingResult
 
 PNG_FILES = {
@@ -32,10 +32,11 @@ def test_export_writes_a_directory_the_service_reader_accepts(tiny_model_dir: Pa
     assert metadata.input_length == 140
 
 
-def test_export_records_version_time_and_library_versions(
+def test_export_records_version_time_library_versions_and_processor(
     tiny_model_dir: Path, tiny_config: TrainConfig
 ) -> None:
     metadata = read_metadata(tiny_model_dir)
+    assert metadata.training.processor == processor_name() != ""
     family = tiny_config.model.architecture
     assert re.fullmatch(rf"ecg5000-{family}-20250304-[0-9a-f]{{8}}", metadata.model_version)
     assert metadata.created_at == "2025-03-04T05:06:00+00:00"
