@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from app.config import SHIPPED_MODEL_DIR
-from training.data import DataError, fetch_ecg5000, fetch_record_100
+from training.data.sources import DataError, fetch_ecg5000, fetch_record_100
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.data import DataError
+from training.data.sources import DataError
 
 from . import conftest
 from .conftest import ECG5000_CSV, SHARED_DATA_DIR, WHERE_TO_PUT_THE_DATA, locate_ecg5000
@@ -69,7 +69,7 @@ def test_record_100_is_downloaded_and_checked_against_its_checksums(
     import shutil
     import threading
 
-    from training.data import fetch_record_100
+    from training.data.sources import fetch_record_100
 
     served = tmp_path / "served" / "mitdb" / "1.0.0"
     served.mkdir(parents=True)

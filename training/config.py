@@ -26,7 +26,7 @@ CalibrationTarget = Literal["f1", "false-alarm-rate"]
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The autoencoder family (`training.architectures`) and its hyper-parameters.
+    """The autoencoder family (`training.fitting.architectures`) and its hyper-parameters.
 
     `hidden_units` (the dense encoder, its last entry the code; the decoder mirrors it) serves
     dense, denoising, sparse, vae and contractive; the other fields each belong to the families
@@ -117,16 +117,16 @@ class TrainConfig:
     target_false_alarm_rate: float = 0.05  # for "calibrated" with calibrate_for "false-alarm-rate"
     validation_fraction: float = 0.1
     patience: int = 10
-    # `training.train.fit_chosen_member`: each autoencoder is the best of this many, fitted from
-    # different seeds, by the ROC AUC of its errors on the training part's normal beats against
-    # its abnormal ones (1: no choice). It halves the spread of ROC AUC between seeds (README,
-    # "Choosing among candidates"). Needs labelled data: a recording baseline fits one.
+    # `training.fitting.train.fit_chosen_member`: each autoencoder is the best of this many, fitted
+    # from different seeds, by the ROC AUC of its errors on the training part's normal beats
+    # against its abnormal ones (1: no choice). It halves the spread of ROC AUC between seeds
+    # (README, "Choosing among candidates"). Needs labelled data: a recording baseline fits one.
     candidates: int = 5
-    # `training.trimming`: the worst-reconstructed fraction of the fitted beats gets weight 0 in
-    # every epoch after the first `trim_warmup` (0: off).
+    # `training.fitting.trimming`: the worst-reconstructed fraction of the fitted beats gets
+    # weight 0 in every epoch after the first `trim_warmup` (0: off).
     trim_fraction: float = 0.015
     trim_warmup: int = 10
-    # `training.augment`: every epoch each fitted beat is shifted by up to this many samples of
+    # `training.data.augment`: every epoch each fitted beat is shifted by up to this many samples of
     # the recording (ECG5000: 250 Hz, about 205 samples a beat), as a beat cut from a recording is
     # never aligned to the sample the way ECG5000's were (0: off).
     max_shift: float = 4.0

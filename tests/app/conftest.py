@@ -311,7 +311,7 @@ def record_100(mitdb_dir: Path) -> Record100:
 def record_100_baseline(mitdb_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding `baseline-100`: a quick baseline fitted on record 100's first 2.5 minutes
     with `ecg-train --recording` (4 epochs; the README gives the full run's figures)."""
-    from training.cli import main as train_main
+    from training.cli.train import main as train_main
 
     models = tmp_path_factory.mktemp("models")
     args = ["--recording", str(mitdb_dir / "100.hea"), "--baseline", "0:02:30"]

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from training.config import ModelConfig, TrainConfig
-from training.data import Dataset, load_beats
-from training.train import TrainingResult, train
+from training.data.sources import Dataset, load_beats
+from training.fitting.train import TrainingResult, train
 
 N_SAMPLES = 140
 
@@ -109,7 +109,7 @@ def synthetic_dataset_factory() -> Callable[..., Dataset]:
 
 @pytest.fixture(scope="session")
 def tiny_config() -> TrainConfig:
-    # one autoencoder keeps these quick; tests/training/test_training_ensemble.py covers several
+    # one autoencoder keeps these quick; tests/training/fitting/test_ensemble.py covers several
     return TrainConfig(
         ModelConfig(ensemble_size=1), epochs=30, batch_size=32, patience=5, seed=7, candidates=1
     )
@@ -124,7 +124,7 @@ def tiny_result(tiny_config: TrainConfig) -> TrainingResult:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tiny_result: TrainingResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`tiny_result` exported as a model directory (read-only: tests must not change it)."""
-    from training.export import export_model
+    from training.artifacts.export import export_model
 
     target = tmp_path_factory.mktemp("export") / "model"
     export_model(tiny_result, target, created_at=datetime(2025, 3, 4, 5, 6, tzinfo=UTC))

@@ -14,11 +14,11 @@ from app.api.schemas import PredictResponse
 from app.config import Settings
 from app.inference.artifact import read_metadata
 from app.main import create_app
-from training.augment import recut
 from training.config import TrainConfig
-from training.data import load_beats
-from training.split import hold_out_indices, split_reference
-from training.thresholds import calibrated_threshold
+from training.data.augment import recut
+from training.data.sources import load_beats
+from training.data.split import hold_out_indices, split_reference
+from training.fitting.thresholds import calibrated_threshold
 
 
 def _predict_examples(client: TestClient) -> dict[str, dict]:
@@ -120,9 +120,9 @@ def test_shipped_model_gains_accuracy_at_the_threshold_calibrated_on_the_trainin
     """The calibrated operating point, over HTTP: the threshold `ecg-train --threshold-rule
     calibrated` picks (best F1 on the validation slice's normal beats and the training part's
     abnormal beats, never the test rows), asked for per request, gets accuracy 0.987 on the test
-    rows (0.970 at the default threshold; issue #17's goal: 0.985). The
-    slice is chosen here as `training.train.calibration_slice` chooses it, but scored through the
-    service instead of Keras."""
+    rows (0.970 at the default threshold; issue #17's goal: 0.985). The slice is chosen here as
+    `training.fitting.train.calibration_slice` chooses it, but scored through the service instead
+    of Keras."""
     config = TrainConfig()  # the reference split
     trained = read_metadata(shipped_model_dir).training
     split = split_reference(

@@ -1,0 +1,180 @@
+"""Threshold rules in training: the options, the calibration slice, what metadata.json records."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.inference.artifact import Calibrated, MeanPlusKStd, ModelMetadata, Percentile
+from training.artifacts.export import build_metadata
+from training.cli.options import config_from_args
+from training.cli.train import build_parser
+from training.config import TrainConfig
+from training.data.split import hold_out_indices
+from training.evaluation.metrics import evaluate
+from training.fitting.thresholds import calibrated_threshold, percentile_threshold
+from training.fitting.train import (
+    TrainingError,
+    TrainingResult,
+    choose_threshold,
+    train,
+)
+
+
+def test_calibration_slice_is_the_validation_normals_and_the_training_abnormals(
+    tiny_result: TrainingResult, tiny_config: TrainConfig
+) -> None:
+    split, calibration, dataset = tiny_result.split, tiny_result.calibration, tiny_result.dataset
+    assert calibration is not None
+    train_normal_rows = split.train_rows[split.train_is_normal]
+    _, validation = hold_out_indices(
+        len(train_normal_rows), tiny_config.validation_fraction, tiny_config.seed
+    )
+    np.testing.assert_array_equal(calibration.normal_rows, train_normal_rows[validation])
+    np.testing.assert_array_equal(
+        calibration.abnormal_rows, split.train_rows[~split.train_is_normal]
+    )
+    assert dataset.is_normal[calibration.normal_rows].all()
+    assert not dataset.is_normal[calibration.abnormal_rows].any()
+    calibration_rows = {*calibration.normal_rows, *calibration.abnormal_rows}
+    assert not calibration_rows & set(split.test_rows), "calibration must not touch the test split"
+    assert calibration_rows <= set(split.train_rows)
+
+
+def test_calibration_errors_are_those_of_the_slice_rows(tiny_result: TrainingResult) -> None:
+    calibration, dataset = tiny_result.calibration, tiny_result.dataset
+    assert calibration is not None
+    for rows, errors in (
+        (calibration.normal_rows, calibration.normal_errors),
+        (calibration.abnormal_rows, calibration.abnormal_errors),
+    ):
+        # float32 errors of the same beats in batches of other sizes: equal to ~1e-6, not exactly
+        np.testing.assert_allclose(errors, tiny_result.errors(dataset.beats[rows]), rtol=1e-5)
+
+
+def test_calibrated_threshold_does_not_depend_on_the_test_rows(
+    synthetic_dataset, tiny_config: TrainConfig
+) -> None:
+    dataset = synthetic_dataset(n_normal=120, n_abnormal=60)
+    config = replace(tiny_config, epochs=3, threshold_rule="calibrated")
+    first = train(dataset, config)
+    beats = dataset.beats.copy()
+    beats[first.split.test_rows] *= 3.0  # wildly different test beats, same training part
+    second = train(replace(dataset, beats=beats), config)
+    assert second.threshold == first.threshold
+    assert second.threshold_rule == first.threshold_rule
+    assert not np.allclose(second.test_errors, first.test_errors)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, MeanPlusKStd(k=1.0)),
+        ({"threshold_k": 2.5}, MeanPlusKStd(k=2.5)),
+        (
+            {"threshold_rule": "percentile", "threshold_percentile": 97.5},
+            Percentile(percentile=97.5),
+        ),
+    ],
+)
+def test_rules_on_the_training_normal_errors(
+    tiny_result: TrainingResult, options: dict[str, object], expected: object
+) -> None:
+    config = replace(tiny_result.config, **options)
+    threshold, rule = choose_threshold(config, tiny_result.train_errors, tiny_result.calibration)
+    assert rule == expected
+    errors = tiny_result.train_errors
+    if isinstance(rule, MeanPlusKStd):
+        assert threshold == pytest.approx(errors.mean() + rule.k * errors.std(), rel=1e-12)
+    else:
+        assert threshold == percentile_threshold(errors, 97.5)
+
+
+@pytest.mark.parametrize(
+    ("calibrate_for", "objective", "target"),
+    [("f1", "max_f1", None), ("false-alarm-rate", "false_alarm_rate", 0.1)],
+)
+def test_calibrated_rule_records_the_slice_and_what_it_achieves(
+    tiny_result: TrainingResult, calibrate_for: str, objective: str, target: float | None
+) -> None:
+    config = replace(
+        tiny_result.config,
+        threshold_rule="calibrated",
+        calibrate_for=calibrate_for,
+        target_false_alarm_rate=0.1,
+    )
+    calibration = tiny_result.calibration
+    assert calibration is not None
+    threshold, rule = choose_threshold(config, tiny_result.train_errors, calibration)
+    expected = calibrated_threshold(
+        calibration.normal_errors, calibration.abnormal_errors, objective, target
+    )
+    assert threshold == expected.threshold
+    assert isinstance(rule, Calibrated)
+    assert (rule.objective, rule.target_false_alarm_rate) == (objective, target)
+    assert (rule.n_normal, rule.n_abnormal) == (
+        len(calibration.normal_rows),
+        len(calibration.abnormal_rows),
+    )
+    assert (rule.achieved.f1, rule.achieved.false_alarm_rate) == (
+        expected.f1,
+        expected.false_alarm_rate,
+    )
+
+
+def test_calibrated_rule_needs_a_validation_slice(tiny_result: TrainingResult) -> None:
+    config = replace(tiny_result.config, threshold_rule="calibrated")
+    with pytest.raises(TrainingError, match="needs a validation slice"):
+        choose_threshold(config, tiny_result.train_errors, None)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"threshold_rule": "percentile", "threshold_percentile": 95.0},
+        {"threshold_rule": "calibrated", "calibrate_for": "f1"},
+        {"threshold_rule": "calibrated", "calibrate_for": "false-alarm-rate"},
+    ],
+)
+def test_metadata_records_each_rule_and_the_training_errors(
+    tiny_result: TrainingResult, tiny_model_dir: Path, options: dict[str, object]
+) -> None:
+    config = replace(tiny_result.config, **options)
+    threshold, rule = choose_threshold(config, tiny_result.train_errors, tiny_result.calibration)
+    result = replace(tiny_result, config=config, threshold=threshold, threshold_rule=rule)
+    metrics = evaluate(result.test_errors, ~result.split.test_is_normal, threshold)
+    created = datetime(2025, 1, 1, tzinfo=UTC)
+    metadata = build_metadata(result, metrics, tiny_model_dir, created)
+    reread = ModelMetadata.model_validate_json(metadata.model_dump_json())
+    assert reread.threshold == threshold
+    assert reread.threshold_rule == rule
+    assert reread.threshold_rule.name == str(options["threshold_rule"])
+    assert reread.training_errors == tiny_result.training_errors
+    assert reread.training_errors.n == len(tiny_result.train_errors)
+
+
+def test_train_cli_options_select_the_rule() -> None:
+    calibrated = ["--threshold-rule", "calibrated", "--calibrate-for", "false-alarm-rate"]
+    args = build_parser().parse_args(
+        ["--data", "x.csv", "--output", "m", *calibrated, "--target-false-alarm-rate", "0.02"]
+    )
+    config = config_from_args(args)
+    assert (config.threshold_rule, config.calibrate_for) == ("calibrated", "false-alarm-rate")
+    assert config.target_false_alarm_rate == 0.02
+    defaults = config_from_args(build_parser().parse_args(["--data", "x", "--output", "m"]))
+    assert defaults == TrainConfig()
+
+
+def test_calibration_weights_normal_beats_to_the_training_class_mix(
+    tiny_result: TrainingResult,
+) -> None:
+    calibration = tiny_result.calibration
+    assert calibration is not None
+    split = tiny_result.split
+    n_normal, n_abnormal = split.train_is_normal.sum(), (~split.train_is_normal).sum()
+    slice_normal = calibration.normal_weight * len(calibration.normal_rows)
+    assert slice_normal / len(calibration.abnormal_rows) == pytest.approx(n_normal / n_abnormal)

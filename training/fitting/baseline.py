@@ -1,0 +1,310 @@
+"""A baseline for one person (or a population): autoencoders fitted on the beats of a stretch of
+their own recording(s), judged against later with the same shape and timing rules.
+
+The beats are found and cut by the service's own code (`app.recordings`), so the beats the model
+learns are the beats it will be asked about. No labels are needed: the worst-reconstructed beats
+are trimmed while fitting (as for ECG5000), and the timing rule is calibrated robustly; with
+`annotated_normal_only`, the annotated normal beats alone are kept (for comparison).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from app.inference.artifact import (
+    KERAS_FILE,
+    ONNX_FILE,
+    Alignment,
+    BeatWindow,
+    Examples,
+    MinMaxNormalisation,
+    ModelMetadata,
+    Provenance,
+    RhythmRule,
+    Smoothing,
+    ThresholdRule,
+    TrainingRecord,
+    file_sha256,
+    read_metadata,
+    write_metadata,
+)
+from app.inference.scoring import normalise
+from app.recordings.annotations import match_reference
+from app.recordings.detection import find_r_peaks
+from app.recordings.rhythm import calibrate_rhythm
+from app.recordings.segmentation import cut_beats
+from app.recordings.signal import Recording, choose_lead
+from training.artifacts.atomic import atomic_directory
+from training.config import TrainConfig
+from training.data.split import hold_out_indices
+from training.evaluation.plots import HISTOGRAM_PNG, LOSS_PNG, plot_error_histogram, plot_loss
+from training.fitting.model import average_of
+from training.fitting.train import (
+    Log,
+    MemberFit,
+    TrainingError,
+    alignment_of,
+    choose_threshold,
+    fit_member,
+    fit_normalisation,
+    scored_errors,
+    seed_everything,
+    smoothing_of,
+    summarise_errors,
+)
+
+INPUT_LENGTH = 140
+# A baseline beat runs from 0.3 of the RR interval before its R peak (its P wave included) to the
+# same point before the next one.
+R_PEAK_POSITION = 0.3
+ALIGNMENT_SEARCH = 2.0  # model samples: the baseline's beats are cut on the peak itself
+MIN_BASELINE_BEATS = 100
+
+
+@dataclass(frozen=True)
+class Stretch:
+    start_s: float
+    end_s: float
+
+    def describe(self) -> str:
+        return f"{clock(self.start_s)} to {clock(self.end_s)}"
+
+
+@dataclass(frozen=True)
+class BaselineBeats:
+    """The beats of one recording's stretch, cut as the model will cut them."""
+
+    recording: Recording
+    lead: int
+    stretch: Stretch
+    window: BeatWindow
+    beats: np.ndarray  # (n, INPUT_LENGTH), per-beat normalised
+    peaks: np.ndarray  # R peaks of the stretch, samples from the start of the recording
+
+
+@dataclass(frozen=True)
+class BaselineFit:
+    parts: list[BaselineBeats]
+    config: TrainConfig
+    model: keras.Model  # the average of the members
+    members: tuple[MemberFit, ...]
+    normalisation: MinMaxNormalisation
+    smoothing: Smoothing | None
+    alignment: Alignment | None
+    errors: np.ndarray
+    threshold: float
+    threshold_rule: ThresholdRule
+    rhythm: RhythmRule
+    seconds: float
+
+
+def clock(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def parse_stretch(text: str) -> Stretch:
+    """`0:05:00` (the first five minutes), `START-END` (each h:mm:ss, m:ss or seconds)."""
+    start_text, _, end_text = text.partition("-") if "-" in text else ("0", "", text)
+    start, end = _seconds(start_text), _seconds(end_text)
+    if not end > start >= 0:
+        raise ValueError(f"{text!r}: the stretch must end after it starts")
+    return Stretch(start, end)
+
+
+def _seconds(text: str) -> float:
+    try:
+        parts = [float(part) for part in text.strip().split(":")]
+    except ValueError:
+        parts = []
+    if not 1 <= len(parts) <= 3 or any(part < 0 for part in parts):
+        raise ValueError(f"{text!r} is not a time (h:mm:ss, m:ss or seconds)")
+    total = 0.0
+    for part in parts:
+        total = total * 60 + part
+    return total
+
+
+def baseline_beats(
+    recording: Recording,
+    lead_name: str | None,
+    stretch: Stretch,
+    annotated_normal_only: bool = False,
+) -> BaselineBeats:
+    """Find, cut and keep the beats of `stretch`; raises `TrainingError` for what cannot be."""
+    lead = choose_lead(recording, lead_name)
+    rate = recording.sampling_rate
+    if stretch.start_s >= recording.duration_s:
+        raise TrainingError(
+            f"the baseline starts at {clock(stretch.start_s)}, after the recording ends "
+            f"({clock(recording.duration_s)})"
+        )
+    end_s = min(stretch.end_s, recording.duration_s)
+    start, end = round(stretch.start_s * rate), round(end_s * rate)
+    signal = recording.signals[start:end, lead]
+    found = find_r_peaks(signal, rate)  # aligned on this lead's own QRS deflection
+    peaks = found.samples
+    window = BeatWindow(
+        r_peak_position=R_PEAK_POSITION,
+        qrs_polarity=found.polarity,
+        per_beat_normalisation="z-score",
+        alignment_search=ALIGNMENT_SEARCH,
+    )
+    if len(peaks) < 2:
+        raise TrainingError(f"{len(peaks)} beats found in the baseline stretch")
+    cut = cut_beats(signal, peaks, window, INPUT_LENGTH)
+    keep = cut.inside.copy()
+    if annotated_normal_only:
+        keep &= _annotated_normal(recording, peaks[:-1] + start, rate)
+    return BaselineBeats(
+        recording,
+        lead,
+        Stretch(stretch.start_s, end_s),
+        window,
+        cut.beats[keep],
+        peaks + start,
+    )
+
+
+def _annotated_normal(recording: Recording, peaks: np.ndarray, rate: float) -> np.ndarray:
+    """Which of `peaks` match a beat annotated normal (AAMI class N)."""
+    if recording.reference is None:
+        raise TrainingError("--annotations: the recording has no annotation file beside it")
+    match = match_reference(recording.reference, peaks, rate)
+    normal = np.zeros(len(peaks), dtype=bool)
+    for beat_class, found in zip(match.classes, match.found.tolist(), strict=True):
+        if found >= 0 and beat_class == "N":
+            normal[found] = True
+    return normal
+
+
+def fit_baseline(parts: list[BaselineBeats], config: TrainConfig, log: Log | None) -> BaselineFit:
+    started = time.perf_counter()
+    if config.candidates > 1:
+        raise TrainingError(
+            f"--candidates {config.candidates} chooses each autoencoder by how it separates "
+            "abnormal beats from normal ones, and a baseline has no labels: leave it at 1"
+        )
+    beats = np.concatenate([part.beats for part in parts])
+    if len(beats) < MIN_BASELINE_BEATS:
+        raise TrainingError(
+            f"the baseline holds {len(beats)} beats; at least {MIN_BASELINE_BEATS} are needed "
+            "(give a longer stretch with --baseline)"
+        )
+    seed_everything(config.seed)
+    norm = fit_normalisation(beats)
+    x = normalise(beats, norm)
+    fit, validation = hold_out_indices(len(x), config.validation_fraction, config.seed)
+    smoothing = smoothing_of(config)  # before fitting: options it refuses fail at once
+    alignment = alignment_of(config, x[fit], smoothing)
+    members = tuple(
+        fit_member(i, x[fit], x[validation], config, log) for i in range(config.model.ensemble_size)
+    )
+    model = average_of([member.model for member in members], INPUT_LENGTH)
+    errors = scored_errors(model, norm, smoothing, alignment, beats)
+    threshold, rule = choose_threshold(config, errors, None)
+    rhythm = calibrate_rhythm([part.peaks for part in parts])
+    return BaselineFit(
+        parts, config, model, members, norm, smoothing, alignment, errors, threshold, rule, rhythm,
+        time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def export_baseline(
+    fit: BaselineFit, target: Path, sources: list[Path], created_at: datetime | None = None
+) -> ModelMetadata:
+    """An ordinary model directory, written atomically: the service serves it like any other."""
+    from training.artifacts.export import export_onnx
+
+    created_at = created_at or datetime.now(UTC)
+    with atomic_directory(target) as staging:
+        fit.model.save(staging / KERAS_FILE)
+        export_onnx(fit.model, staging / ONNX_FILE)
+        curves = [(member.history, member.best_epoch) for member in fit.members]
+        plot_loss(curves, staging / LOSS_PNG, fit.config.trim_fraction)
+        all_normal = np.ones(len(fit.errors), dtype=bool)  # no labels: the baseline's beats
+        plot_error_histogram(
+            fit.errors, all_normal, fit.threshold, staging / HISTOGRAM_PNG, "the baseline's beats"
+        )
+        files = {path.name: file_sha256(path) for path in sorted(staging.iterdir())}
+        metadata = ModelMetadata(
+            model_version=f"{_name(sources)}-baseline-{created_at:%Y%m%d}-{files[ONNX_FILE][:8]}",
+            created_at=created_at.astimezone(UTC).isoformat(timespec="seconds"),
+            input_length=INPUT_LENGTH,
+            normalisation=fit.normalisation,
+            smoothing=fit.smoothing,
+            alignment=fit.alignment,
+            threshold=fit.threshold,
+            threshold_rule=fit.threshold_rule,
+            training_errors=summarise_errors(fit.errors),
+            metrics=None,
+            training=_training_record(fit, sources),
+            beat_window=fit.parts[0].window,
+            provenance=_provenance(fit, sources),
+            rhythm=fit.rhythm,
+            examples=Examples(normal=[round(float(v), 6) for v in _typical_beat(fit)]),
+            files=files,
+        )
+        write_metadata(staging, metadata)
+        read_metadata(staging)  # the service's own check, before anything is replaced
+    return metadata
+
+
+def _name(sources: list[Path]) -> str:
+    return sources[0].stem if len(sources) == 1 else f"{len(sources)}-records"
+
+
+def _typical_beat(fit: BaselineFit) -> np.ndarray:
+    """The baseline beat nearest the median error: a normal beat of this person, for Swagger."""
+    beats = np.concatenate([part.beats for part in fit.parts])
+    return beats[np.argsort(fit.errors)[len(fit.errors) // 2]]
+
+
+def _provenance(fit: BaselineFit, sources: list[Path]) -> Provenance:
+    first = fit.parts[0]
+    leads = sorted({part.recording.lead_names[part.lead] for part in fit.parts})
+    stretch = (first.stretch.start_s, first.stretch.end_s) if len(fit.parts) == 1 else None
+    return Provenance(
+        dataset="baseline fitted on the recording itself, without labels",
+        record=", ".join(path.name for path in sources),
+        lead=", ".join(leads),
+        sampling_rate_hz=first.recording.sampling_rate,
+        stretch_s=stretch,
+    )
+
+
+def _training_record(fit: BaselineFit, sources: list[Path]) -> TrainingRecord:
+    from training.artifacts.export import library_versions, processor_name
+
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(path.read_bytes())
+    config = fit.config
+    stretches = "; ".join(f"{part.recording.name}: {part.stretch.describe()}" for part in fit.parts)
+    return TrainingRecord(
+        data_sha256=digest.hexdigest(),
+        data_source=", ".join(str(path) for path in sources),
+        n_rows=len(fit.errors),
+        split=f"baseline beats of {stretches}; {config.validation_fraction} of them held out for "
+        "early stopping; the threshold over all of them, trimmed ones included",
+        seed=config.seed,
+        epochs_run=sum(len(member.history["loss"]) for member in fit.members),
+        hyperparameters={
+            "hidden_units": list(config.model.hidden_units),
+            "ensemble_size": config.model.ensemble_size,
+            "trim_fraction": config.trim_fraction,
+            "patience": config.patience,
+            "max_epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "learning_rate": config.model.learning_rate,
+        },
+        library_versions=library_versions(),
+        processor=processor_name(),
+    )
