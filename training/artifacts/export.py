@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,12 +40,12 @@ from app.inference.artifact import (
 )
 from app.inference.scoring import load_scorer
 from training.artifacts.atomic import atomic_directory
-from training.config import ModelConfig
+from training.config import ModelConfig, TrainConfig
 from training.data.sources import ECG5000_BEAT_WINDOW, ECG5000_PROVENANCE
 from training.evaluation.metrics import evaluate
 from training.evaluation.plots import LOSS_PNG, plot_loss
 from training.evaluation.report import Report, ScoredBeats, build_report, save_report
-from training.fitting.train import TrainingResult
+from training.fitting.train import MemberFit, TrainingResult
 
 DATA_SET_PREFIX = "ecg5000"
 
@@ -194,7 +195,7 @@ def training_record(result: TrainingResult) -> TrainingRecord:
         seed=config.seed,
         architecture=config.model.label,
         epochs_run=result.epochs_run,
-        hyperparameters=hyperparameters(result),
+        hyperparameters=hyperparameters(config, result.members),
         library_versions=library_versions(),
         processor=processor_name(),
     )
@@ -228,8 +229,9 @@ def family_hyperparameters(config: ModelConfig) -> dict[str, Hyperparameter]:
     return chosen
 
 
-def hyperparameters(result: TrainingResult) -> dict[str, Hyperparameter]:
-    config = result.config
+def hyperparameters(config: TrainConfig, members: Sequence[MemberFit]) -> dict[str, Hyperparameter]:
+    """What the autoencoders were fitted with, and each member's seed and epochs: the same record
+    for a model of a data set and a recording baseline."""
     return {
         "architecture": config.model.label,
         **family_hyperparameters(config.model),
@@ -241,13 +243,13 @@ def hyperparameters(result: TrainingResult) -> dict[str, Hyperparameter]:
         "patience": config.patience,
         "ensemble_size": config.model.ensemble_size,
         "member_architectures": [
-            config.model.member(index).architecture for index in range(len(result.members))
+            config.model.member(index).architecture for index in range(len(members))
         ],
-        "member_seeds": [member.seed for member in result.members],
-        "member_epochs_run": [member.epochs_run for member in result.members],
-        "member_best_epochs": [member.best_epoch for member in result.members],
+        "member_seeds": [member.seed for member in members],
+        "member_epochs_run": [member.epochs_run for member in members],
+        "member_best_epochs": [member.best_epoch for member in members],
         "candidates": config.candidates,
-        **candidate_figures(result),
+        **candidate_figures(config, members),
         "validation_fraction": config.validation_fraction,
         "trim_fraction": config.trim_fraction,
         "trim_warmup": config.trim_warmup,
@@ -259,12 +261,13 @@ def hyperparameters(result: TrainingResult) -> dict[str, Hyperparameter]:
     }
 
 
-def candidate_figures(result: TrainingResult) -> dict[str, Hyperparameter]:
+def candidate_figures(
+    config: TrainConfig, members: Sequence[MemberFit]
+) -> dict[str, Hyperparameter]:
     """With --candidates N > 1, every candidate's seed and training-part ROC AUC, member by member
     (N to a member, the kept one among them)."""
-    if result.config.candidates == 1:
+    if config.candidates == 1:
         return {}
-    members = result.members
     return {
         "candidate_seeds": [seed for member in members for seed in member.candidate_seeds],
         "candidate_roc_aucs": [auc for member in members for auc in member.candidate_roc_aucs],

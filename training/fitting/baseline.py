@@ -281,7 +281,7 @@ def _provenance(fit: BaselineFit, sources: list[Path]) -> Provenance:
 
 
 def _training_record(fit: BaselineFit, sources: list[Path]) -> TrainingRecord:
-    from training.artifacts.export import library_versions, processor_name
+    from training.artifacts.export import hyperparameters, library_versions, processor_name
 
     digest = hashlib.sha256()
     for path in sources:
@@ -295,16 +295,9 @@ def _training_record(fit: BaselineFit, sources: list[Path]) -> TrainingRecord:
         split=f"baseline beats of {stretches}; {config.validation_fraction} of them held out for "
         "early stopping; the threshold over all of them, trimmed ones included",
         seed=config.seed,
-        epochs_run=sum(len(member.history["loss"]) for member in fit.members),
-        hyperparameters={
-            "hidden_units": list(config.model.hidden_units),
-            "ensemble_size": config.model.ensemble_size,
-            "trim_fraction": config.trim_fraction,
-            "patience": config.patience,
-            "max_epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "learning_rate": config.model.learning_rate,
-        },
+        architecture=config.model.label,
+        epochs_run=sum(member.epochs_run for member in fit.members),
+        hyperparameters=hyperparameters(config, fit.members),
         library_versions=library_versions(),
         processor=processor_name(),
     )

@@ -14,6 +14,7 @@ from app.inference.scoring import load_scorer
 from app.main import create_app
 from training.cli.evaluate import main as evaluate_main
 from training.cli.train import main as train_main
+from training.config import ModelConfig, TrainConfig
 from training.fitting.baseline import parse_stretch
 
 QUICK = ["--epochs", "4", "--ensemble-size", "1", "--patience", "2", "--quiet"]
@@ -43,6 +44,22 @@ def test_baseline_is_an_ordinary_model_directory_that_says_whose_it_is(baseline_
     assert metadata.threshold_rule.describe().startswith("100th percentile")
     assert metadata.training_errors.n > 150  # beats of the two and a half minutes
     assert {"loss.png", "error_histogram.png", "model.onnx", "model.keras"} <= set(metadata.files)
+
+
+def test_baseline_metadata_names_the_family_and_options_it_was_fitted_with(
+    baseline_dir: Path,
+) -> None:
+    """GET /v1/model shows `training` as written: it must say what was fitted, not a default."""
+    training = load_scorer(baseline_dir).metadata.training
+    default = ModelConfig()
+    assert training.architecture == default.architecture
+    hyperparameters = training.hyperparameters
+    assert hyperparameters["architecture"] == default.architecture
+    assert hyperparameters["sparsity_l1"] == default.sparsity_l1  # the sparse family's own option
+    assert hyperparameters["max_shift"] == TrainConfig().max_shift
+    assert hyperparameters["max_epochs"] == 4 and hyperparameters["patience"] == 2  # QUICK's
+    assert hyperparameters["smoothing_window"] == 0  # a baseline is fitted unsmoothed by default
+    assert len(hyperparameters["member_seeds"]) == 1
 
 
 def test_service_scores_a_recording_with_the_baseline(
