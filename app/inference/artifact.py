@@ -5,7 +5,7 @@ A model directory holds:
 - `metadata.json`   : everything below (`ModelMetadata`), including the sha256 of every other file
 - `model.onnx`      : the inference form, run by onnxruntime in the service
 - `model.keras`     : the Keras model, for retraining and inspection (never loaded by the service)
-- `thresholds.csv`  : held-out precision, recall, F1, accuracy across thresholds (the report)
+- `thresholds.csv`  : held-out precision, recall, F1, accuracy and false-alarm rate by threshold
 - `*.png`           : plots from the training report (loss, error histogram, ROC,
                       precision-recall, reconstructions)
 

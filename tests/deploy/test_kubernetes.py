@@ -40,18 +40,18 @@ KSERVE_PREDICTOR_FIELDS = {
 }
 
 
-def tool(name: str, variable: str, *candidates: Path) -> str:
+def tool(name: str, variable: str, hint: str, *candidates: Path) -> str:
     found = os.environ.get(variable) or next(
         (str(path) for path in candidates if path.is_file()), shutil.which(name)
     )
     if not found:
-        pytest.fail(f"{name} not found: run ./scripts/test.sh (it installs it) or set {variable}")
+        pytest.fail(f"{name} not found: {hint}, or set {variable}")
     return found
 
 
 @cache
 def render(kustomization: str) -> str:
-    kubectl = tool("kubectl", "ECG_KUBECTL")
+    kubectl = tool("kubectl", "ECG_KUBECTL", "put kubectl (with its kustomize) on PATH")
     result = subprocess.run(
         [kubectl, "kustomize", str(KUBERNETES_DIR / kustomization)],
         capture_output=True,
@@ -124,6 +124,7 @@ def test_rendered_manifests_pass_the_policy_scanner_or_skip_with_a_reason(
     checkov = tool(
         "checkov",
         "ECG_CHECKOV",
+        "run ./scripts/test.sh (it installs checkov in .venv-policy)",
         REPO_ROOT / ".venv-policy" / "bin" / "checkov",
         BIN_DIR / "checkov",
     )

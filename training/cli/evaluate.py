@@ -27,6 +27,7 @@ import numpy as np
 from app.inference.artifact import ArtifactError, MeanPlusKStd, ModelMetadata
 from app.inputs.problems import BadRequest
 from training.cli.options import (
+    DefaultsHelpFormatter,
     add_training_options,
     config_from_args,
     non_negative_float,
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
             "service would score the beats. Or, with --multi-split N, train the model on N random "
             "80/20 splits and report how the held-out figures vary."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     add = parser.add_argument
     mode = parser.add_mutually_exclusive_group(required=True)

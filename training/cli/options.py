@@ -21,6 +21,16 @@ from training.config import (
 )
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where it has none to show (None: the help says what
+    happens without the option)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_training_options(
     parser: argparse.ArgumentParser, *, with_seed: bool = True, title: str = "training"
 ) -> None:

@@ -13,7 +13,12 @@ from pathlib import Path
 
 from app.inference.artifact import Calibrated
 from training.artifacts.atomic import ExportError, check_replaceable
-from training.cli.options import add_training_options, config_from_args, run_command
+from training.cli.options import (
+    DefaultsHelpFormatter,
+    add_training_options,
+    config_from_args,
+    run_command,
+)
 from training.data.sources import (
     CACHE_DIR_ENV,
     DATA_SET_NAME,
@@ -38,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Train the ECG autoencoder on normal beats, evaluate it on the held-out test rows of "
             "the reference split, and write the model directory the service loads."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     add = parser.add_argument
     source = parser.add_mutually_exclusive_group(required=True)

@@ -31,6 +31,10 @@ def test_help_documents_every_option_with_its_default(capsys: pytest.CaptureFixt
     documented = {action.dest for action in build_parser()._actions if action.help}
     assert documented >= {option[2:].replace("-", "_") for option in OPTIONS}
     assert text.count("(default:") >= len(OPTIONS) - 2  # --data and --output are required
+    # options whose default depends on the kind of run say so in words, never "(default: None)"
+    assert "(default: None)" not in text
+    assert "default 15, for a recording baseline 0" in text  # --smoothing-window
+    assert "(default: 1000)" in text  # --epochs
 
 
 def test_data_error_exits_2_with_one_line_and_no_traceback(
