@@ -1,5 +1,5 @@
 """`ecg-train --recording` / `--recordings`: fit a baseline on a stretch of recordings and write
-an ordinary model directory (`training.fitting.baseline`)."""
+an ordinary model directory (`training.fitting.baseline`, `training.artifacts.baseline`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 from app.inputs.problems import BadRequest
 from app.inputs.recording_paths import read_recording_path
 from training.artifacts.atomic import ExportError, check_replaceable
+from training.artifacts.baseline import export_baseline
 from training.cli.options import config_from_args
 from training.fitting.baseline import (
     BaselineBeats,
     Stretch,
     baseline_beats,
-    export_baseline,
     fit_baseline,
     parse_stretch,
 )

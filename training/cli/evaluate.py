@@ -234,11 +234,29 @@ def multi_split_defaults() -> dict[str, Any]:
     return vars(probe.parse_args([]))
 
 
+def run_recording_evaluation(args: argparse.Namespace) -> int:
+    """`--model DIR --recording PATH`: the model judged on the record's annotations."""
+    from app.inference.scoring import load_scorer
+    from app.inputs.recording_paths import read_recording_path
+    from training.evaluation import recording as judged
+
+    scorer = load_scorer(args.model)
+    record = read_recording_path(args.recording, args.sampling_rate, args.annotations)
+    judge_from = args.judge_from
+    if judge_from is None:
+        judge_from = judged.judge_from_default(scorer, record)
+    report = judged.evaluate_recording(record, scorer, args.lead, judge_from, not args.shape_only)
+    print(judged.format_table(report))
+    if args.output is not None:
+        judged.save_report(report, args.output)
+        report_file, roc_png = args.output / judged.REPORT_FILE, args.output / judged.ROC_PNG
+        print(f"report written to {report_file} and {roc_png}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.recording is not None:
-        from training.evaluation.recording import run_recording_evaluation
-
         try:
             return run_recording_evaluation(args)
         except (ArtifactError, BadRequest, ValueError, OSError) as exc:

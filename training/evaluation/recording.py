@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from app.inference.scoring import Scorer, load_scorer, operating_point
-from app.inputs.recording_paths import read_recording_path
+from app.inference.scoring import Scorer, operating_point
 from app.recordings.analysis import analyse_recording, baseline_stretch_of, timing_rule
 from app.recordings.annotations import ReferenceMatch
 from app.recordings.signal import Recording, choose_lead
@@ -154,17 +153,3 @@ def judge_from_default(scorer: Scorer, recording: Recording) -> float:
     """After the stretch the model was fitted on, when it was fitted on this very record."""
     stretch = baseline_stretch_of(scorer.metadata, recording)
     return stretch[1] if stretch else 0.0
-
-
-def run_recording_evaluation(args: Any) -> int:
-    scorer = load_scorer(args.model)
-    recording = read_recording_path(args.recording, args.sampling_rate, args.annotations)
-    judge_from = (
-        args.judge_from if args.judge_from is not None else judge_from_default(scorer, recording)
-    )
-    report = evaluate_recording(recording, scorer, args.lead, judge_from, not args.shape_only)
-    print(format_table(report))
-    if args.output is not None:
-        save_report(report, args.output)
-        print(f"report written to {args.output / REPORT_FILE} and {args.output / ROC_PNG}")
-    return 0
