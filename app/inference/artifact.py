@@ -230,7 +230,9 @@ class TrainingRecord(_Frozen):
     architecture: str = Field(
         default="dense",
         description="the autoencoder family (ecg-train --architecture), or a mixed ensemble's "
-        "families joined by '+'; their own hyper-parameters are in hyperparameters",
+        "families joined by '+'; their own hyper-parameters are in hyperparameters. Models from "
+        "before the families lack it and read as dense, and so do recording baselines written "
+        "before 2026-12-07, which were fitted with the default family of their day",
     )
     epochs_run: int  # summed over the autoencoders of an ensemble
     hyperparameters: dict[str, Hyperparameter]
