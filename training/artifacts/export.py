@@ -254,6 +254,7 @@ def hyperparameters(config: TrainConfig, members: Sequence[MemberFit]) -> dict[s
         "trim_fraction": config.trim_fraction,
         "trim_warmup": config.trim_warmup,
         "max_shift": config.max_shift,
+        "threshold_max_shift": config.threshold_shift,
         "smoothing_window": config.smoothing_window,
         "smoothing_polyorder": config.smoothing_polyorder,
         "align_max_shift": config.align_max_shift,

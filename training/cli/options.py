@@ -218,6 +218,15 @@ def add_threshold_options(parser: argparse.ArgumentParser) -> None:
         "abnormal beats; never the test rows)",
     )
     add(
+        "--threshold-max-shift",
+        type=non_negative_float,
+        metavar="SAMPLES",
+        default=train.threshold_max_shift,
+        help="mean-std and percentile: the training normal beats the threshold is taken over are "
+        "each shifted once by up to this many recording samples, as beats cut from a recording "
+        "are",
+    )
+    add(
         "--threshold-k",
         type=non_negative_float,
         default=train.threshold_k,
@@ -295,6 +304,7 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         trim_fraction=args.trim_fraction,
         trim_warmup=args.trim_warmup,
         max_shift=args.max_shift,
+        threshold_max_shift=args.threshold_max_shift,
         smoothing_window=window,
         smoothing_polyorder=args.smoothing_polyorder,
         align_max_shift=args.align_max_shift,

@@ -190,12 +190,11 @@ def alignment_of(
 
 def threshold_beats(beats: np.ndarray, config: TrainConfig) -> np.ndarray:
     """The beats the threshold is taken over: each shifted once, by a seeded random shift of up
-    to `max_shift` either way as in fitting (unshifted with shifts off)."""
-    if config.max_shift <= 0:
+    to `threshold_shift` either way (by default `max_shift`, as in fitting; 0: unshifted)."""
+    limit = config.threshold_shift
+    if limit <= 0:
         return beats
-    shifts = np.random.default_rng(config.seed).uniform(
-        -config.max_shift, config.max_shift, len(beats)
-    )
+    shifts = np.random.default_rng(config.seed).uniform(-limit, limit, len(beats))
     return jitter(beats, shifts)
 
 

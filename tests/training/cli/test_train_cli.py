@@ -133,6 +133,14 @@ def test_data_sets_are_scored_smoothed_and_recording_baselines_unsmoothed_by_def
     assert config_from_args(asked, baseline=True).smoothing_window == 7
 
 
+def test_threshold_beats_are_shifted_further_than_the_fitted_ones_by_default() -> None:
+    args = build_parser().parse_args(["--data", "x.csv", "--output", "m", "--max-shift", "3"])
+    config = config_from_args(args)
+    assert (config.max_shift, config.threshold_shift) == (3.0, 6.0)
+    asked = build_parser().parse_args(["--data", "x", "--output", "m", "--threshold-max-shift=2"])
+    assert config_from_args(asked).threshold_shift == 2.0
+
+
 def test_labelled_data_chooses_among_candidates_and_recording_baselines_fit_one() -> None:
     args = build_parser().parse_args(["--data", "x.csv", "--output", "m"])
     assert config_from_args(args).candidates == TrainConfig().candidates > 1

@@ -42,7 +42,7 @@ def test_threshold_is_mean_plus_k_std_of_the_errors(k: float) -> None:
     assert summary.percentiles["100"] == pytest.approx(0.10)
 
 
-def test_threshold_comes_from_all_training_normal_beats_shifted_as_in_fitting(
+def test_threshold_comes_from_all_training_normal_beats_shifted_as_if_cut_from_a_recording(
     tiny_result: TrainingResult, tiny_config: TrainConfig
 ) -> None:
     split = tiny_result.split
@@ -52,7 +52,7 @@ def test_threshold_comes_from_all_training_normal_beats_shifted_as_in_fitting(
         tiny_result.train_errors, reconstruction_errors(tiny_result.model, prepared)
     )
     shifted = threshold_beats(normal_train, tiny_config)
-    assert not np.allclose(shifted, normal_train)  # the default shifts every epoch's beats
+    assert not np.allclose(shifted, normal_train)  # by up to `threshold_max_shift` samples
     expected, _ = threshold_from_errors(tiny_result.errors(shifted), tiny_config.threshold_k)
     assert tiny_result.threshold == pytest.approx(expected)
     assert tiny_result.training_errors.n == len(normal_train)
@@ -62,7 +62,25 @@ def test_without_shifts_the_threshold_beats_are_the_training_beats(
     tiny_result: TrainingResult, tiny_config: TrainConfig
 ) -> None:
     beats = tiny_result.split.train_beats
-    assert threshold_beats(beats, replace(tiny_config, max_shift=0.0)) is beats
+    assert threshold_beats(beats, replace(tiny_config, threshold_max_shift=0.0)) is beats
+    as_fitted_unshifted = replace(tiny_config, max_shift=0.0, threshold_max_shift=None)
+    assert threshold_beats(beats, as_fitted_unshifted) is beats
+
+
+def test_threshold_beats_can_be_shifted_further_than_the_fitted_ones(
+    tiny_result: TrainingResult, tiny_config: TrainConfig
+) -> None:
+    """`--threshold-max-shift`: the threshold's beats stand for beats cut from a recording, whose
+    segmentation error may exceed the fitting's jitter."""
+    beats = tiny_result.split.train_beats
+    as_fitted = replace(tiny_config, max_shift=4.0, threshold_max_shift=None)
+    np.testing.assert_array_equal(
+        threshold_beats(beats, as_fitted),
+        threshold_beats(beats, replace(as_fitted, threshold_max_shift=4.0)),
+    )
+    wider = threshold_beats(beats, replace(as_fitted, threshold_max_shift=8.0))
+    moved = np.abs(threshold_beats(beats, as_fitted) - beats).mean()
+    assert np.abs(wider - beats).mean() > moved > 0
 
 
 def test_beats_are_scored_smoothed_as_the_model_directory_says(tiny_result: TrainingResult) -> None:
