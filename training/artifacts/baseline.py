@@ -40,7 +40,7 @@ def export_baseline(
     created_at = created_at or datetime.now(UTC)
     with atomic_directory(target) as staging:
         fit.model.save(staging / KERAS_FILE)
-        export_onnx(fit.model, staging / ONNX_FILE)
+        export_onnx(fit.model, staging / ONNX_FILE, fit.config.model.label)
         curves = [(member.history, member.best_epoch) for member in fit.members]
         plot_loss(curves, staging / LOSS_PNG, fit.config.trim_fraction)
         all_normal = np.ones(len(fit.errors), dtype=bool)  # no labels: the baseline's beats

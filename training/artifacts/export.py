@@ -100,7 +100,7 @@ def held_out_report(result: TrainingResult, staging: Path, created_at: datetime)
     )
 
 
-def export_onnx(model: keras.Model, path: Path, architecture: str = "dense") -> None:
+def export_onnx(model: keras.Model, path: Path, architecture: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probing numpy's removed aliases
         model.export(str(path), format="onnx", verbose=False)

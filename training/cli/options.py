@@ -221,10 +221,10 @@ def add_threshold_options(parser: argparse.ArgumentParser) -> None:
         "--threshold-max-shift",
         type=non_negative_float,
         metavar="SAMPLES",
-        default=train.threshold_max_shift,
         help="mean-std and percentile: the training normal beats the threshold is taken over are "
         "each shifted once by up to this many recording samples, as beats cut from a recording "
-        "are",
+        f"are (default {train.threshold_max_shift:g}; for a recording baseline 0, the only "
+        "value it takes, as its beats were cut from the recording itself)",
     )
     add(
         "--threshold-k",
@@ -272,6 +272,9 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
     candidates = args.candidates
     if candidates is None:
         candidates = 1 if baseline else TrainConfig.candidates
+    threshold_shift = args.threshold_max_shift
+    if threshold_shift is None:
+        threshold_shift = 0.0 if baseline else TrainConfig.threshold_max_shift
     return TrainConfig(
         model=ModelConfig.of_families(
             args.architecture,  # `families` parsed it, its default too
@@ -304,7 +307,7 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         trim_fraction=args.trim_fraction,
         trim_warmup=args.trim_warmup,
         max_shift=args.max_shift,
-        threshold_max_shift=args.threshold_max_shift,
+        threshold_max_shift=threshold_shift,
         smoothing_window=window,
         smoothing_polyorder=args.smoothing_polyorder,
         align_max_shift=args.align_max_shift,

@@ -177,6 +177,12 @@ def fit_baseline(parts: list[BaselineBeats], config: TrainConfig, log: Log | Non
             f"--candidates {config.candidates} chooses each autoencoder by how it separates "
             "abnormal beats from normal ones, and a baseline has no labels: leave it at 1"
         )
+    if config.threshold_shift > 0:
+        raise TrainingError(
+            f"--threshold-max-shift {config.threshold_shift:g} stands for the cut of beats from a "
+            "recording; a baseline's beats were cut from the recording itself, and its threshold "
+            "is taken over them as cut: leave it at 0"
+        )
     beats = np.concatenate([part.beats for part in parts])
     if len(beats) < MIN_BASELINE_BEATS:
         raise TrainingError(

@@ -137,6 +137,7 @@ def test_threshold_beats_are_shifted_further_than_the_fitted_ones_by_default() -
     args = build_parser().parse_args(["--data", "x.csv", "--output", "m", "--max-shift", "3"])
     config = config_from_args(args)
     assert (config.max_shift, config.threshold_shift) == (3.0, 6.0)
+    assert config_from_args(args, baseline=True).threshold_shift == 0.0
     asked = build_parser().parse_args(["--data", "x", "--output", "m", "--threshold-max-shift=2"])
     assert config_from_args(asked).threshold_shift == 2.0
 

@@ -59,6 +59,7 @@ def test_baseline_metadata_names_the_family_and_options_it_was_fitted_with(
     assert hyperparameters["max_shift"] == TrainConfig().max_shift
     assert hyperparameters["max_epochs"] == 4 and hyperparameters["patience"] == 2  # QUICK's
     assert hyperparameters["smoothing_window"] == 0  # a baseline is fitted unsmoothed by default
+    assert hyperparameters["threshold_max_shift"] == 0  # its threshold is over its beats as cut
     assert len(hyperparameters["member_seeds"]) == 1
 
 
@@ -174,4 +175,14 @@ def test_baseline_refuses_candidates_it_has_no_labels_to_choose_by(
     args = ["--recording", str(record_100_header), "--candidates", "2", "--output", str(output)]
     assert train_main([*args, *QUICK]) == 2
     assert "--candidates 2 chooses each autoencoder" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_baseline_refuses_to_take_its_threshold_over_shifted_beats(
+    record_100_header: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "model"
+    args = ["--recording", str(record_100_header), "--threshold-max-shift", "6"]
+    assert train_main([*args, "--output", str(output), *QUICK]) == 2
+    assert "--threshold-max-shift 6 stands for the cut of beats" in capsys.readouterr().err
     assert not output.exists()
