@@ -207,6 +207,11 @@ class ModelInfo(BaseModel):
         description="How the model was trained: the family's own hyper-parameters, then the "
         "optimisation's (epochs, ensemble, trimming, shift augmentation)."
     )
+    network_from: str | None = Field(
+        default=None,
+        description="The model version whose network this model keeps, its threshold taken again "
+        "(ecg-train --from-model); none: the threshold was taken when the network was fitted.",
+    )
 
     @classmethod
     def from_metadata(cls, metadata: ModelMetadata) -> ModelInfo:
@@ -228,6 +233,7 @@ class ModelInfo(BaseModel):
             provenance=metadata.provenance.model_dump(),
             architecture=metadata.training.architecture,
             hyperparameters=metadata.training.hyperparameters,
+            network_from=metadata.training.network_from,
         )
 
 

@@ -242,6 +242,13 @@ class TrainingRecord(_Frozen):
         description="the CPU it was trained on (older models: not recorded); the same seed trains "
         "another network on another processor",
     )
+    network_from: str | None = Field(
+        default=None,
+        description="the model version whose network, normalisation and smoothing this model "
+        "keeps, with its threshold taken again by the rule recorded here (ecg-train --from-model; "
+        "seed, epochs and hyper-parameters are that network's); none: the threshold was taken "
+        "when the network was fitted",
+    )
 
 
 class Examples(_Frozen):

@@ -30,9 +30,12 @@ from app.inference.artifact import (
     KERAS_FILE,
     METADATA_FILE,
     ONNX_FILE,
+    Alignment,
     Hyperparameter,
     Metrics,
+    MinMaxNormalisation,
     ModelMetadata,
+    Smoothing,
     TrainingRecord,
     file_sha256,
     read_metadata,
@@ -42,6 +45,7 @@ from app.inference.scoring import load_scorer
 from training.artifacts.atomic import atomic_directory
 from training.config import ModelConfig, TrainConfig
 from training.data.sources import ECG5000_BEAT_WINDOW, ECG5000_PROVENANCE
+from training.data.split import reference_split_description
 from training.evaluation.metrics import evaluate
 from training.evaluation.plots import LOSS_PNG, plot_loss
 from training.evaluation.report import Report, ScoredBeats, build_report, save_report
@@ -135,7 +139,15 @@ def build_metadata(
     }
     return ModelMetadata(
         model_version=model_version(
-            result.config.model.label, created_at, scoring_digest(result, files[ONNX_FILE])
+            result.config.model.label,
+            created_at,
+            scoring_digest(
+                files[ONNX_FILE],
+                result.normalisation,
+                result.smoothing,
+                result.alignment,
+                result.threshold,
+            ),
         ),
         created_at=created_at.astimezone(UTC).isoformat(timespec="seconds"),
         input_length=int(result.dataset.beats.shape[1]),
@@ -161,17 +173,23 @@ def model_version(architecture: str, created_at: datetime, scoring_sha256: str) 
     return f"{DATA_SET_PREFIX}-{architecture}-{stamp}"
 
 
-def scoring_digest(result: TrainingResult, onnx_sha256: str) -> str:
+def scoring_digest(
+    onnx_sha256: str,
+    normalisation: MinMaxNormalisation,
+    smoothing: Smoothing | None,
+    alignment: Alignment | None,
+    threshold: float,
+) -> str:
     """The sha256 of what decides a verdict: the ONNX file, the normalisation, the smoothing, the
     alignment and the threshold. The same network judged another way is another model."""
     scoring = {
         "onnx_sha256": onnx_sha256,
-        "normalisation": result.normalisation.model_dump(),
-        "smoothing": result.smoothing.model_dump() if result.smoothing else None,
-        "threshold": result.threshold,
+        "normalisation": normalisation.model_dump(),
+        "smoothing": smoothing.model_dump() if smoothing else None,
+        "threshold": threshold,
     }
-    if result.alignment is not None:  # absent otherwise: unaligned models keep their digests
-        scoring["alignment"] = result.alignment.model_dump()
+    if alignment is not None:  # absent otherwise: unaligned models keep their digests
+        scoring["alignment"] = alignment.model_dump()
     return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()
 
 
@@ -182,8 +200,7 @@ def training_record(result: TrainingResult) -> TrainingRecord:
         data_source=result.dataset.source,
         n_rows=result.dataset.n_rows,
         split=(
-            f"sklearn train_test_split(test_size={config.test_size:g}, "
-            f"random_state={config.split_random_state}, unstratified) over all rows; "
+            f"{reference_split_description(config)}; "
             "normalisation, model and threshold fitted on the training part's normal beats, "
             f"{config.validation_fraction:g} of them held out for early stopping"
             + (

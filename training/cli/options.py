@@ -315,6 +315,20 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
     )
 
 
+def fitting_options_given(args: argparse.Namespace) -> list[str]:
+    """The options of `add_training_options` given other than their defaults, but for the
+    threshold rule's: those that shape the network, as `--epochs`."""
+    every, threshold = argparse.ArgumentParser(), argparse.ArgumentParser()
+    add_training_options(every)
+    add_threshold_options(threshold)
+    threshold_options = vars(threshold.parse_args([]))
+    return [
+        "--" + name.replace("_", "-")
+        for name, default in vars(every.parse_args([])).items()
+        if name not in threshold_options and getattr(args, name) != default
+    ]
+
+
 def families(text: str) -> tuple[ArchitectureName, ...]:
     """--architecture: one family, or several comma-separated (a mixed ensemble)."""
     names = [name.strip() for name in text.split(",")]

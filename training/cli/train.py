@@ -17,6 +17,7 @@ from training.cli.options import (
     DefaultsHelpFormatter,
     add_training_options,
     config_from_args,
+    fitting_options_given,
     run_command,
 )
 from training.data.sources import (
@@ -90,12 +91,31 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="model directory to write; an existing model directory there is replaced atomically",
     )
+    add(
+        "--from-model",
+        type=Path,
+        metavar="DIR",
+        help="keep the network of this model directory and take only its threshold again, by the "
+        "threshold options given, over the --data it was trained on (its seed and slices); the "
+        "report and metadata are made again, the network files copied. For moving a model to "
+        "another threshold rule without fitting it again; the options that shape a network are "
+        "refused with it",
+    )
     add_training_options(parser)
     add("--quiet", action="store_true", help="no per-epoch progress lines")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.from_model is not None:
+        refused = fitting_options_given(args)
+        if args.data is None or refused:
+            why = ", ".join(refused) or "--recording/--recordings"
+            return _fail(
+                f"--from-model keeps its model's network and takes its threshold again over the "
+                f"--data it was trained on: {why} cannot go with it",
+                EXIT_USAGE,
+            )
     if args.data is None:
         from training.cli.baseline import run_baseline  # TensorFlow, once the arguments are good
 
@@ -112,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         f"data: {dataset.source} ({dataset.n_rows} rows, {dataset.layout} layout, "
         f"sha256 {dataset.sha256[:12]}...)"
     )
+    if args.from_model is not None:
+        return rethreshold_and_export(dataset, args, started)
     return train_and_export(dataset, args, started)
 
 
@@ -137,6 +159,32 @@ def train_and_export(dataset: Dataset, args: argparse.Namespace, started: float)
     )
     _say(f"trained {fits} in {result.seconds:.1f}s; {time.perf_counter() - started:.1f}s in all")
     _say(f"model {metadata.model_version} written to {args.output}")
+    return 0
+
+
+def rethreshold_and_export(dataset: Dataset, args: argparse.Namespace, started: float) -> int:
+    from training.artifacts.rethreshold import export_rethresholded
+    from training.evaluation.report import format_report
+    from training.fitting.rethreshold import retake_threshold
+    from training.fitting.train import TrainingError
+
+    try:
+        result = retake_threshold(args.from_model, dataset, config_from_args(args))
+        exported = export_rethresholded(result, args.output)
+    except (TrainingError, ExportError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        return _fail(_describe(exc, args.output), EXIT_FAILURE)
+    metadata = exported.metadata
+    _say(format_report(exported.report))
+    if isinstance(metadata.threshold_rule, Calibrated):
+        _say(format_calibration(metadata.threshold_rule))
+    _say(
+        f"threshold {result.metadata.threshold:.6g} -> {metadata.threshold:.6g} "
+        f"({metadata.threshold_rule.describe()}); {time.perf_counter() - started:.1f}s in all"
+    )
+    _say(f"model {metadata.model_version} (the network of {result.metadata.model_version}) "
+         f"written to {args.output}")  # fmt: skip
     return 0
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from training.config import TrainConfig
 from training.data.sources import Dataset
 
 
@@ -33,6 +34,14 @@ def split_reference(dataset: Dataset, test_size: float, random_state: int) -> Sp
         dataset.beats, dataset.is_normal, rows, test_size=test_size, random_state=random_state
     )
     return Split(train_x, train_y, test_x, test_y, train_rows, test_rows)
+
+
+def reference_split_description(config: TrainConfig) -> str:
+    """How `split_reference` splits, as a model's metadata records it."""
+    return (
+        f"sklearn train_test_split(test_size={config.test_size:g}, "
+        f"random_state={config.split_random_state}, unstratified) over all rows"
+    )
 
 
 def hold_out_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

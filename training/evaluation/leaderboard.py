@@ -2,13 +2,13 @@
 on the same random 80/20 splits and seeds (`training.evaluation.multi_split.plan_splits`), side
 by side.
 
-Per entry and split: ROC AUC; accuracy at the threshold mean + 1·std of the training normal beats'
-errors; accuracy at the max-F1 threshold calibrated on the split's training part (as in
-`training.evaluation.multi_split`); accuracy at mean + 1·std when the test beats are cut again 0, 2
-and 4 recording samples later (`training.data.augment.recut`); training time; model size
-(parameters and ONNX bytes); and in-process scoring speed (ONNX Runtime, one thread, 1,000-beat
-batches; PCA is timed as the numpy matrix product it is). Then mean ± sample std (ddof 1) over the
-splits.
+Per entry and split: ROC AUC; accuracy and recall (of the abnormal beats) at the threshold
+mean + 1·std of the training normal beats' errors; accuracy at the max-F1 threshold calibrated on
+the split's training part (as in `training.evaluation.multi_split`); accuracy at mean + 1·std
+when the test beats are cut again 0, 2 and 4 recording samples later
+(`training.data.augment.recut`); training time; model size (parameters and ONNX bytes); and
+in-process scoring speed (ONNX Runtime, one thread, 1,000-beat batches; PCA is timed as the numpy
+matrix product it is). Then mean ± sample std (ddof 1) over the splits.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class EntryRun:
     epochs_run: int
     roc_auc: float
     accuracy: float
+    recall: float
     calibrated_accuracy: float
     accuracy_shift_0: float
     accuracy_shift_2: float
@@ -79,12 +80,13 @@ class EntryRun:
 
 
 SUMMARISED = (
-    "roc_auc", "accuracy", "calibrated_accuracy", "accuracy_shift_0", "accuracy_shift_2",
+    "roc_auc", "accuracy", "recall", "calibrated_accuracy", "accuracy_shift_0", "accuracy_shift_2",
     "accuracy_shift_4", "train_seconds", "parameters", "onnx_bytes", "beats_per_second",
 )  # fmt: skip
 HEADINGS = {
     "roc_auc": "ROC AUC",
     "accuracy": "accuracy (mean + 1·std)",
+    "recall": "recall",
     "calibrated_accuracy": "calibrated accuracy",
     "accuracy_shift_0": "accuracy, shift 0",
     "accuracy_shift_2": "shift 2",
@@ -192,6 +194,7 @@ def measure(entry: str, plan: SplitPlan, dataset: Dataset, config: TrainConfig) 
         epochs_run=scored.epochs_run,
         roc_auc=metrics.roc_auc,
         accuracy=metrics.accuracy,
+        recall=metrics.recall,
         calibrated_accuracy=operating_point(test_normal, test_abnormal, calibrated).accuracy,
         accuracy_shift_0=shifted[0],
         accuracy_shift_2=shifted[2],
@@ -327,8 +330,8 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
 def progress_line(run: EntryRun, n_splits: int) -> str:
     return (
         f"split {run.split}/{n_splits} (random_state {run.random_state}, seed {run.seed}) "
-        f"{run.entry}: ROC AUC {run.roc_auc:.4f}, accuracy "
-        f"{run.accuracy:.4f}, calibrated {run.calibrated_accuracy:.4f}, shifts 0/2/4 "
+        f"{run.entry}: ROC AUC {run.roc_auc:.4f}, accuracy {run.accuracy:.4f} (recall "
+        f"{run.recall:.4f}), calibrated {run.calibrated_accuracy:.4f}, shifts 0/2/4 "
         f"{run.accuracy_shift_0:.3f}/{run.accuracy_shift_2:.3f}/{run.accuracy_shift_4:.3f}, "
         f"{run.epochs_run} epochs in {run.train_seconds:.1f}s"
     )

@@ -532,7 +532,18 @@ def derive_examples(
     """
     mean_normal = split.train_beats[split.train_is_normal].mean(axis=0, keepdims=True)
     normal = denormalise(reconstruct(model, normalise(mean_normal, norm)), norm)[0]
-    normal_error = _example_error(errors_of, normal)
+    return examples_at(threshold, _rounded(normal), split, errors_of)
+
+
+def examples_at(
+    threshold: float,
+    normal: list[float],
+    split: Split,
+    errors_of: Callable[[np.ndarray], np.ndarray],
+) -> Examples:
+    """The examples at `threshold`: `normal` (failing loudly if it would be flagged) and the mean
+    of the training part's abnormal beats if it is flagged (`derive_examples`)."""
+    normal_error = _example_error(errors_of, np.asarray(normal))
     if normal_error > threshold:
         raise TrainingError(
             f"the derived normal example scores {normal_error:.5f} against the threshold "
@@ -540,7 +551,7 @@ def derive_examples(
         )
     mean_abnormal = split.train_beats[~split.train_is_normal].mean(axis=0)
     flagged = _example_error(errors_of, mean_abnormal) > threshold
-    return Examples(normal=_rounded(normal), abnormal=_rounded(mean_abnormal) if flagged else None)
+    return Examples(normal=normal, abnormal=_rounded(mean_abnormal) if flagged else None)
 
 
 def _example_error(errors_of: Callable[[np.ndarray], np.ndarray], beat: np.ndarray) -> float:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from training.cli.options import config_from_args
+from training.cli.options import config_from_args, fitting_options_given
 from training.cli.train import build_parser, main
 from training.config import DEFAULT_DENOISING_NOISE, TrainConfig
 
@@ -148,3 +148,39 @@ def test_labelled_data_chooses_among_candidates_and_recording_baselines_fit_one(
     assert config_from_args(args, baseline=True).candidates == 1
     asked = build_parser().parse_args(["--data", "x", "--output", "m", "--candidates", "2"])
     assert config_from_args(asked).candidates == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--epochs", "5"], "--epochs"),
+        (["--hidden-units", "64,32", "--seed", "1"], "--seed, --hidden-units"),
+        (["--smoothing-window", "17"], "--smoothing-window"),
+    ],
+)
+def test_from_model_refuses_options_that_shape_a_network(
+    extra: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "model"
+    args = ["--data", "beats.csv", "--from-model", "models/ecg5000", "--output", str(output)]
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ecg-train: error: --from-model keeps its model's network")
+    assert f"{named} cannot go with it" in err
+    assert not output.exists()
+
+
+def test_from_model_needs_the_data_the_model_was_trained_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--recording", "100.hea", "--from-model", "models/ecg5000"]
+    assert main([*args, "--output", str(tmp_path / "model")]) == 2
+    assert "--recording/--recordings cannot go with it" in capsys.readouterr().err
+
+
+def test_from_model_takes_the_threshold_options() -> None:
+    threshold_options = ["--threshold-max-shift", "4", "--threshold-rule", "percentile"]
+    args = build_parser().parse_args(
+        ["--data", "d.csv", "--from-model", "m", "--output", "o", *threshold_options]
+    )
+    assert fitting_options_given(args) == []

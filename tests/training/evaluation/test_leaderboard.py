@@ -43,7 +43,7 @@ def test_leaderboard_writes_its_table_plot_and_records(leaderboard: Path) -> Non
     assert (leaderboard / LEADERBOARD_PNG).read_bytes().startswith(b"\x89PNG")
     table = (leaderboard / LEADERBOARD_MD).read_text().splitlines()
     assert [line.split(" | ")[0] for line in table[2:]] == ["| dense", "| sparse+dense", "| pca"]
-    assert "shift 2" in table[0] and "scoring beats/s" in table[0]
+    assert "shift 2" in table[0] and "recall" in table[0] and "scoring beats/s" in table[0]
 
 
 def test_every_entry_runs_on_the_same_splits_and_seeds(leaderboard: Path) -> None:
@@ -54,7 +54,7 @@ def test_every_entry_runs_on_the_same_splits_and_seeds(leaderboard: Path) -> Non
               for entry in ("dense", "sparse+dense", "pca")}  # fmt: skip
     assert splits["dense"] == splits["sparse+dense"] == splits["pca"] == [("21", "42"), ("1", "1")]
     for row in rows:
-        for name in ("roc_auc", "accuracy", "calibrated_accuracy", "accuracy_shift_4"):
+        for name in ("roc_auc", "accuracy", "recall", "calibrated_accuracy", "accuracy_shift_4"):
             assert 0.0 <= float(row[name]) <= 1.0
         assert float(row["beats_per_second"]) > 0
     assert all(int(r["onnx_bytes"]) > 0 for r in rows if r["entry"] != "pca")

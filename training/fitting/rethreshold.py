@@ -1,0 +1,125 @@
+"""Taking an exported model's threshold again, by another rule, without fitting its network again.
+
+The network, normalisation, smoothing and alignment are the model directory's, and every beat is
+scored through its ONNX model exactly as the service scores it. The threshold is chosen by the
+protocol's own steps (`training.fitting.train`) over the beats training took it over: the training
+part's normal beats, each shifted by up to `threshold_shift` samples from the model's own seed, or
+for a calibrated rule the model's calibration slice. So a model moves to a new threshold rule
+without a new network, which on another processor could not be fitted again (README, "Choosing
+among candidates").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from app.inference.artifact import (
+    ArtifactError,
+    Examples,
+    ModelMetadata,
+    ThresholdRule,
+    TrainingErrors,
+)
+from app.inference.scoring import Scorer, load_scorer
+from training.config import TrainConfig
+from training.data.sources import Dataset
+from training.data.split import (
+    Split,
+    hold_out_indices,
+    reference_split_description,
+    split_reference,
+)
+from training.fitting.train import (
+    TrainingError,
+    calibration_slice,
+    choose_threshold,
+    examples_at,
+    summarise_errors,
+    threshold_beats,
+)
+
+
+@dataclass(frozen=True)
+class Rethresholded:
+    """A model directory's network with its threshold taken again; `metadata` is the source's."""
+
+    source: Path
+    metadata: ModelMetadata
+    scorer: Scorer
+    config: TrainConfig  # the threshold options given, with the source's seed and slices
+    split: Split
+    threshold: float
+    threshold_rule: ThresholdRule
+    training_errors: TrainingErrors  # of the threshold's beats
+    examples: Examples
+
+
+def retake_threshold(source: Path, dataset: Dataset, options: TrainConfig) -> Rethresholded:
+    """The threshold of the model in `source` by `options`' threshold rule, over the beats of
+    `dataset` (the data the model was trained on) that training takes it over."""
+    try:
+        scorer = load_scorer(source)
+    except ArtifactError as exc:
+        raise TrainingError(f"--from-model: {exc}") from None
+    metadata = scorer.metadata
+    if metadata.metrics is None or metadata.rhythm is not None:
+        raise TrainingError(
+            f"--from-model: {source} is a recording baseline; fit it again with --recording"
+        )
+    config = source_config(metadata, options)
+    check_same_data(metadata, dataset, config)
+    split = split_reference(dataset, config.test_size, config.split_random_state)
+
+    def errors_of(beats: np.ndarray) -> np.ndarray:
+        return scorer.score(beats.astype(np.float32)).errors
+
+    normal_train = split.train_beats[split.train_is_normal]
+    train_errors = errors_of(normal_train)
+    threshold_errors = errors_of(threshold_beats(normal_train, config))
+    _, validation = hold_out_indices(len(normal_train), config.validation_fraction, config.seed)
+    calibration = calibration_slice(errors_of, split, train_errors, validation)
+    threshold, rule = choose_threshold(config, threshold_errors, calibration)
+    return Rethresholded(
+        source=source,
+        metadata=metadata,
+        scorer=scorer,
+        config=config,
+        split=split,
+        threshold=threshold,
+        threshold_rule=rule,
+        training_errors=summarise_errors(threshold_errors),
+        examples=examples_at(threshold, metadata.examples.normal, split, errors_of),
+    )
+
+
+def source_config(metadata: ModelMetadata, options: TrainConfig) -> TrainConfig:
+    """`options` (the threshold rule) with the seed and validation slice the source was trained
+    with, so the threshold's shifts and the calibration slice are the ones training would take."""
+    hyperparameters = metadata.training.hyperparameters
+    validation_fraction = hyperparameters.get("validation_fraction", options.validation_fraction)
+    if not isinstance(validation_fraction, int | float):
+        raise TrainingError(
+            f"--from-model: validation_fraction {validation_fraction!r} in its metadata"
+        )
+    return replace(
+        options, seed=metadata.training.seed, validation_fraction=float(validation_fraction)
+    )
+
+
+def check_same_data(metadata: ModelMetadata, dataset: Dataset, config: TrainConfig) -> None:
+    """The threshold is only the source's if taken over its own training beats: the same file,
+    split the same way."""
+    training = metadata.training
+    if dataset.sha256 != training.data_sha256:
+        raise TrainingError(
+            f"--from-model: the model was trained on {training.data_source} (sha256 "
+            f"{training.data_sha256[:12]}...), not on {dataset.source} (sha256 "
+            f"{dataset.sha256[:12]}...); give it the --data it was trained on"
+        )
+    if not training.split.startswith(reference_split_description(config)):
+        raise TrainingError(
+            f"--from-model: the model was trained on another split: {training.split}"
+        )
