@@ -6,13 +6,13 @@ verdicts they had when scored as rows?
 The reference split's 1,000 test beats are joined into one 250 Hz strip (each beat resampled to
 0.76 to 0.9 s, seeded), then found, cut, aligned and scored by `app.recordings.analysis`, as
 `POST /v1/recordings` does. Printed: accuracy and ROC AUC of the beats found against their
-labels, beside the same beats scored directly as rows, and detection against the true QRS.
+labels, beside the same beats scored directly as rows, and detection against the true QRS
+(`training.evaluation.strip`).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +21,8 @@ from sklearn.model_selection import train_test_split
 
 from app.config import SHIPPED_MODEL_DIR
 from app.inference.scoring import load_scorer, operating_point
-from app.recordings.analysis import analyse_recording
-from app.recordings.signal import Recording
 from bench.run import REPO_ROOT
-
-STRIP_RATE = 250
-
-
-def joined_strip(beats: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(strip, first sample of each beat, samples per beat)."""
-    lengths = np.random.default_rng(seed).integers(190, 225, len(beats))
-    pieces = [np.interp(np.arange(n) * beats.shape[1] / n, np.arange(beats.shape[1]), beat)
-              for beat, n in zip(beats, lengths, strict=True)]  # fmt: skip
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    return np.concatenate(pieces), starts, lengths
+from training.evaluation.strip import STRIP_RATE, score_strip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,23 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     scorer = load_scorer(args.model_dir)
     point = operating_point(scorer.metadata)
     direct = scorer.score(beats).errors
-    strip, starts, lengths = joined_strip(beats)
-    recording = Recording(strip[:, None], STRIP_RATE, ["ECG"], "json")
-    started = time.perf_counter()
-    analysis = analyse_recording(recording, 0, scorer, point)
-    seconds = time.perf_counter() - started
-    scored = [row for row in analysis.rows if row.reconstruction_error is not None]
-    qrs = starts + scorer.metadata.beat_window.r_peak_position * lengths
-    found = np.array([row.time_s * STRIP_RATE for row in scored])
-    nearest = np.abs(found[:, None] - qrs[None, :]).argmin(axis=1)
-    errors = np.array([row.reconstruction_error for row in scored])
-    truth = is_abnormal[nearest]
-    print(f"strip: {len(strip) / STRIP_RATE / 60:.1f} min at {STRIP_RATE} Hz, {len(beats)} beats; "
-          f"analysed in {seconds:.2f} s")  # fmt: skip
-    print(f"beats found: {len(analysis.rows)}, scored: {len(scored)}, "
-          f"distinct true beats among them: {len(set(nearest.tolist()))}")  # fmt: skip
-    print(f"found in the strip:  accuracy {np.mean((errors > point.threshold) == truth):.4f}, "
-          f"ROC AUC {roc_auc_score(truth, errors):.4f}")  # fmt: skip
+    strip = score_strip(beats, is_abnormal, scorer, point)
+    print(f"strip: {strip.strip_seconds / 60:.1f} min at {STRIP_RATE} Hz, {len(beats)} beats; "
+          f"analysed in {strip.analysis_seconds:.2f} s")  # fmt: skip
+    print(f"beats found: {strip.n_found}, scored: {len(strip.errors)}, "
+          f"distinct true beats among them: {strip.n_distinct}")  # fmt: skip
+    print(f"found in the strip:  accuracy {strip.accuracy(point.threshold):.4f}, "
+          f"ROC AUC {roc_auc_score(strip.is_abnormal, strip.errors):.4f}")  # fmt: skip
     direct_accuracy = np.mean((direct > point.threshold) == is_abnormal)
     print(f"scored as rows:      accuracy {direct_accuracy:.4f}, "
           f"ROC AUC {roc_auc_score(is_abnormal, direct):.4f}")  # fmt: skip

@@ -183,7 +183,7 @@ def rethreshold_and_export(dataset: Dataset, args: argparse.Namespace, started: 
         f"threshold {result.metadata.threshold:.6g} -> {metadata.threshold:.6g} "
         f"({metadata.threshold_rule.describe()}); {time.perf_counter() - started:.1f}s in all"
     )
-    _say(f"model {metadata.model_version} (the network of {result.metadata.model_version}) "
+    _say(f"model {metadata.model_version} (the network of {metadata.training.network_from}) "
          f"written to {args.output}")  # fmt: skip
     return 0
 

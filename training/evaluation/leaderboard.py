@@ -6,7 +6,9 @@ Per entry and split: ROC AUC; accuracy and recall (of the abnormal beats) at the
 mean + 1·std of the training normal beats' errors; accuracy at the max-F1 threshold calibrated on
 the split's training part (as in `training.evaluation.multi_split`); accuracy at mean + 1·std
 when the test beats are cut again 0, 2 and 4 recording samples later
-(`training.data.augment.recut`); training time; model size (parameters and ONNX bytes); and
+(`training.data.augment.recut`); accuracy at mean + 1·std of the beats the service's recording
+path finds in a strip of the test beats (`training.evaluation.strip`; not for PCA, which has no
+model directory); training time; model size (parameters and ONNX bytes); and
 in-process scoring speed (ONNX Runtime, one thread, 1,000-beat batches; PCA is timed as the numpy
 matrix product it is). Then mean ± sample std (ddof 1) over the splits.
 """
@@ -26,7 +28,15 @@ from typing import Any, cast
 
 import numpy as np
 
-from app.inference.scoring import mean_absolute_error, normalise, prepare_beats
+from app.inference.artifact import ONNX_FILE
+from app.inference.scoring import (
+    load_scorer,
+    mean_absolute_error,
+    normalise,
+    prepare_beats,
+)
+from app.inference.scoring import operating_point as model_operating_point
+from app.inputs.problems import BadRequest
 from training.config import (
     LEADERBOARD_ENTRIES,
     MIX_SEPARATOR,
@@ -37,9 +47,10 @@ from training.config import (
 )
 from training.data.augment import EVALUATED_SHIFTS, recut
 from training.data.sources import Dataset
-from training.data.split import hold_out_indices, split_reference
+from training.data.split import Split, hold_out_indices, split_reference
 from training.evaluation.metrics import evaluate
 from training.evaluation.multi_split import SplitPlan
+from training.evaluation.strip import score_strip
 from training.fitting.thresholds import (
     calibrated_threshold,
     mean_plus_k_std_threshold,
@@ -73,6 +84,7 @@ class EntryRun:
     accuracy_shift_0: float
     accuracy_shift_2: float
     accuracy_shift_4: float
+    accuracy_strip: float  # NaN for PCA
     train_seconds: float
     parameters: int
     onnx_bytes: int
@@ -81,7 +93,8 @@ class EntryRun:
 
 SUMMARISED = (
     "roc_auc", "accuracy", "recall", "calibrated_accuracy", "accuracy_shift_0", "accuracy_shift_2",
-    "accuracy_shift_4", "train_seconds", "parameters", "onnx_bytes", "beats_per_second",
+    "accuracy_shift_4", "accuracy_strip", "train_seconds", "parameters", "onnx_bytes",
+    "beats_per_second",
 )  # fmt: skip
 HEADINGS = {
     "roc_auc": "ROC AUC",
@@ -91,6 +104,7 @@ HEADINGS = {
     "accuracy_shift_0": "accuracy, shift 0",
     "accuracy_shift_2": "shift 2",
     "accuracy_shift_4": "shift 4",
+    "accuracy_strip": "strip",
     "train_seconds": "training s",
     "parameters": "parameters",
     "onnx_bytes": "ONNX bytes",
@@ -108,6 +122,7 @@ class Scored:
     calibration_normal: np.ndarray
     calibration_abnormal: np.ndarray
     normal_weight: float
+    strip_accuracy: float
     epochs_run: int
     train_seconds: float
     parameters: int
@@ -199,6 +214,7 @@ def measure(entry: str, plan: SplitPlan, dataset: Dataset, config: TrainConfig) 
         accuracy_shift_0=shifted[0],
         accuracy_shift_2=shifted[2],
         accuracy_shift_4=shifted[4],
+        accuracy_strip=scored.strip_accuracy,
         train_seconds=scored.train_seconds,
         parameters=scored.parameters,
         onnx_bytes=scored.onnx_bytes,
@@ -224,8 +240,9 @@ def shifted_accuracy(
 
 
 def score_family(dataset: Dataset, config: TrainConfig) -> Scored:
-    """Train the family (`training.fitting.train.train`), then time its exported ONNX model."""
-    from training.artifacts.export import export_onnx
+    """Train the family (`training.fitting.train.train`), export it, score a strip of its test
+    beats through the recording path, and time its ONNX model."""
+    from training.artifacts.export import export_model
     from training.fitting.train import train
 
     result = train(dataset, config)
@@ -234,10 +251,12 @@ def score_family(dataset: Dataset, config: TrainConfig) -> Scored:
         raise ValueError("the leaderboard calibrates on the validation slice: it must not be 0")
     norm = result.normalisation
     with tempfile.TemporaryDirectory(prefix="ecg-leaderboard-") as directory:
-        path = Path(directory) / "model.onnx"
-        export_onnx(result.model, path, config.model.label)
+        model_dir = Path(directory) / "model"
+        export_model(result, model_dir)
+        path = model_dir / ONNX_FILE
         onnx_bytes = path.stat().st_size
         speed = onnx_beats_per_second(path, normalise(result.split.test_beats, norm))
+        strip_accuracy = strip_accuracy_of(model_dir, result.split)
     return Scored(
         errors_of=result.errors,
         threshold=result.threshold,
@@ -245,12 +264,25 @@ def score_family(dataset: Dataset, config: TrainConfig) -> Scored:
         calibration_normal=calibration.normal_errors,
         calibration_abnormal=calibration.abnormal_errors,
         normal_weight=calibration.normal_weight,
+        strip_accuracy=strip_accuracy,
         epochs_run=result.epochs_run,
         train_seconds=result.seconds,
         parameters=int(result.model.count_params()),
         onnx_bytes=onnx_bytes,
         beats_per_second=speed,
     )
+
+
+def strip_accuracy_of(model_dir: Path, split: Split) -> float:
+    """Accuracy at the model's threshold of the beats found in a strip of the test beats; NaN
+    where the recording path finds no beats to score (beats unlike an ECG's, as in tests)."""
+    scorer = load_scorer(model_dir)
+    point = model_operating_point(scorer.metadata)
+    try:
+        strip = score_strip(split.test_beats, ~split.test_is_normal, scorer, point)
+    except BadRequest:
+        return float("nan")
+    return strip.accuracy(point.threshold)
 
 
 def onnx_beats_per_second(path: Path, beats: np.ndarray) -> float:
@@ -319,6 +351,7 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
         calibration_normal=train_errors[validation],
         calibration_abnormal=errors_of(split.train_beats[~split.train_is_normal]),
         normal_weight=len(train_errors) / len(validation),
+        strip_accuracy=float("nan"),
         epochs_run=0,
         train_seconds=seconds,
         parameters=int(components.size + mean.size),
@@ -333,6 +366,7 @@ def progress_line(run: EntryRun, n_splits: int) -> str:
         f"{run.entry}: ROC AUC {run.roc_auc:.4f}, accuracy {run.accuracy:.4f} (recall "
         f"{run.recall:.4f}), calibrated {run.calibrated_accuracy:.4f}, shifts 0/2/4 "
         f"{run.accuracy_shift_0:.3f}/{run.accuracy_shift_2:.3f}/{run.accuracy_shift_4:.3f}, "
+        f"strip {run.accuracy_strip:.3f}, "
         f"{run.epochs_run} epochs in {run.train_seconds:.1f}s"
     )
 
@@ -381,6 +415,8 @@ def markdown_table(summaries: Sequence[EntrySummary]) -> str:
 
 def _cell(summary: EntrySummary, name: str) -> str:
     mean, std = summary.mean[name], summary.std[name]
+    if np.isnan(mean):  # not measured for this entry
+        return "—"
     if name in ("parameters", "onnx_bytes"):  # the same on every split
         return f"{mean:,.0f}"
     if name in ("train_seconds", "beats_per_second"):
@@ -410,10 +446,21 @@ def write_outputs(runs: Sequence[EntryRun], details: dict[str, Any], directory: 
         "summaries": [asdict(summary) for summary in summaries],
         "std_ddof": 1,
     }
-    json_path.write_text(json.dumps(record, indent=2) + "\n")
+    json_path.write_text(json.dumps(_nan_as_null(record), indent=2, allow_nan=False) + "\n")
     md_path = directory / LEADERBOARD_MD
     md_path.write_text(markdown_table(summaries) + "\n")
     return [csv_path, json_path, md_path, plot_leaderboard(summaries, directory / LEADERBOARD_PNG)]
+
+
+def _nan_as_null(value: Any) -> Any:
+    """JSON has no NaN: a figure not measured for an entry (PCA's strip) is written as null."""
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _nan_as_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nan_as_null(item) for item in value]
+    return value
 
 
 def plot_leaderboard(summaries: Sequence[EntrySummary], path: Path) -> Path:

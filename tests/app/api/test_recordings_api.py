@@ -16,8 +16,8 @@ from wfdb import processing
 
 from app.config import Settings
 from app.main import create_app
-from bench.strip import joined_strip
 from tests.app.conftest import Record100
+from training.evaluation.strip import joined_strip
 
 WFDB_FILES = ("100.hea", "100.dat", "100.atr")
 

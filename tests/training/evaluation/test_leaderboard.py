@@ -44,6 +44,7 @@ def test_leaderboard_writes_its_table_plot_and_records(leaderboard: Path) -> Non
     table = (leaderboard / LEADERBOARD_MD).read_text().splitlines()
     assert [line.split(" | ")[0] for line in table[2:]] == ["| dense", "| sparse+dense", "| pca"]
     assert "shift 2" in table[0] and "recall" in table[0] and "scoring beats/s" in table[0]
+    assert "| strip |" in table[0]
 
 
 def test_every_entry_runs_on_the_same_splits_and_seeds(leaderboard: Path) -> None:
@@ -58,6 +59,7 @@ def test_every_entry_runs_on_the_same_splits_and_seeds(leaderboard: Path) -> Non
             assert 0.0 <= float(row[name]) <= 1.0
         assert float(row["beats_per_second"]) > 0
     assert all(int(r["onnx_bytes"]) > 0 for r in rows if r["entry"] != "pca")
+    assert all(r["accuracy_strip"] == "nan" for r in rows if r["entry"] == "pca")  # no model dir
     parameters = {row["entry"]: int(row["parameters"]) for row in rows}
     assert parameters["sparse+dense"] == 2 * parameters["dense"]  # one autoencoder of each
 
@@ -90,6 +92,27 @@ def test_leaderboard_in_two_processes_gives_the_same_figures(
     for serial, in_parallel in zip(serial_runs, parallel_runs, strict=True):
         for name in ("roc_auc", "accuracy", "calibrated_accuracy", "accuracy_shift_2"):
             assert in_parallel[name] == pytest.approx(serial[name], abs=1e-6), name
+
+
+def test_leaderboard_scores_a_strip_of_the_test_beats_through_the_recording_path(
+    ecg_csv: Path, tmp_path: Path
+) -> None:
+    """Each family's test beats, joined into a 250 Hz strip, found, cut and scored as
+    `POST /v1/recordings` does: the accuracy of the beats found, beside the shift columns."""
+    code = main([
+        "--leaderboard", "--data", str(ecg_csv), "--output", str(tmp_path), "--splits", "2",
+        "--entries", "sparse,pca", "--epochs", "5", "--ensemble-size", "1", "--candidates", "1",
+    ])  # fmt: skip
+    assert code == 0
+    record = json.loads((tmp_path / LEADERBOARD_JSON).read_text())
+    strips = {(run["entry"], run["split"]): run["accuracy_strip"] for run in record["runs"]}
+    assert strips[("pca", 1)] is None and strips[("pca", 2)] is None  # JSON null, never NaN
+    for split in (1, 2):
+        assert 0.8 < strips[("sparse", split)] <= 1.0
+    summary = next(s for s in record["summaries"] if s["entry"] == "sparse")
+    assert summary["mean"]["accuracy_strip"] == pytest.approx(
+        (strips[("sparse", 1)] + strips[("sparse", 2)]) / 2
+    )
 
 
 def test_leaderboard_over_seeds_repeats_the_reference_split(
