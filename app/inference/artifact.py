@@ -246,8 +246,8 @@ class TrainingRecord(_Frozen):
         default=None,
         description="the model version whose network, normalisation and smoothing this model "
         "keeps, with its threshold taken again by the rule recorded here (ecg-train --from-model; "
-        "seed, epochs and hyper-parameters are that network's); none: the threshold was taken "
-        "when the network was fitted",
+        "seed, epochs and the fitting's hyper-parameters are that network's, threshold_max_shift "
+        "the new rule's); none: the threshold was taken when the network was fitted",
     )
 
 

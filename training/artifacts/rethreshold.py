@@ -22,7 +22,7 @@ from app.inference.artifact import (
     read_metadata,
     write_metadata,
 )
-from training.artifacts.atomic import atomic_directory
+from training.artifacts.atomic import ExportError, atomic_directory
 from training.artifacts.export import ExportedModel, model_version, scoring_digest
 from training.evaluation.plots import LOSS_PNG
 from training.evaluation.report import Report, ScoredBeats, build_report, save_report
@@ -38,15 +38,27 @@ def export_rethresholded(
     the source itself)."""
     created_at = created_at or datetime.now(UTC)
     with atomic_directory(target) as staging:
-        for name in NETWORK_FILES:
-            if (result.source / name).is_file():
-                shutil.copy2(result.source / name, staging / name)
+        copy_network(result, staging)
         report = held_out_report(result)
         save_report(report, staging)
         metadata = rethresholded_metadata(result, report.metrics, staging, created_at)
         write_metadata(staging, metadata)
         read_metadata(staging)  # the service's own check, before anything is replaced
     return ExportedModel(metadata, report)
+
+
+def copy_network(result: Rethresholded, staging: Path) -> None:
+    """The source's network files, checked against the checksums its threshold was taken with:
+    a model written over the source meanwhile fails here instead of pairing another network
+    with this threshold."""
+    for name in NETWORK_FILES:
+        source = result.source / name
+        if not source.is_file():
+            continue
+        shutil.copy2(source, staging / name)
+        expected = result.metadata.files.get(name)
+        if expected is not None and file_sha256(staging / name) != expected:
+            raise ExportError(f"{source}: changed while its threshold was being taken; try again")
 
 
 def held_out_report(result: Rethresholded) -> Report:

@@ -31,6 +31,7 @@ from training.data.sources import (
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+BASELINE_DEFAULT = "0:05:00"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--lead", help="lead by name or index (default: the first ECG lead)")
     baseline.add_argument(
         "--baseline",
-        default="0:05:00",
+        default=BASELINE_DEFAULT,
         metavar="END|START-END",
         help="the stretch fitted on: 0:05:00 is the first five minutes (AAMI EC57's patient-"
         "specific practice); 0:10:00-0:15:00 another; times as h:mm:ss, m:ss or seconds",
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     if args.from_model is not None:
-        refused = fitting_options_given(args)
+        refused = fitting_options_given(args) + baseline_options_given(args)
         if args.data is None or refused:
             why = ", ".join(refused) or "--recording/--recordings"
             return _fail(
@@ -135,6 +136,21 @@ def run(args: argparse.Namespace) -> int:
     if args.from_model is not None:
         return rethreshold_and_export(dataset, args, started)
     return train_and_export(dataset, args, started)
+
+
+def baseline_options_given(args: argparse.Namespace) -> list[str]:
+    """The options of a recording baseline given, which --from-model has no use for."""
+    defaults = {
+        "lead": None,
+        "baseline": BASELINE_DEFAULT,
+        "annotations": None,
+        "sampling_rate": None,
+    }
+    return [
+        "--" + name.replace("_", "-")
+        for name, default in defaults.items()
+        if getattr(args, name) != default
+    ]
 
 
 def train_and_export(dataset: Dataset, args: argparse.Namespace, started: float) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import multiprocessing
 import tempfile
 import time
@@ -392,15 +393,25 @@ def summarise(runs: Sequence[EntryRun]) -> list[EntrySummary]:
             EntrySummary(
                 entry=entry,
                 n_splits=len(own),
-                mean={name: float(values.mean()) for name, values in columns.items()},
-                std={
-                    name: float(values.std(ddof=1)) if len(values) > 1 else 0.0
-                    for name, values in columns.items()
-                },
+                mean={name: _mean(values) for name, values in columns.items()},
+                std={name: _std(values) for name, values in columns.items()},
                 worst_roc_auc=float(columns["roc_auc"].min()),
             )
         )
     return summaries
+
+
+def _mean(values: np.ndarray) -> float:
+    """Over the splits it was measured on (NaN: on none)."""
+    measured = values[~np.isnan(values)]
+    return float(measured.mean()) if len(measured) else float("nan")
+
+
+def _std(values: np.ndarray) -> float:
+    measured = values[~np.isnan(values)]
+    if not len(measured):
+        return float("nan")
+    return float(measured.std(ddof=1)) if len(measured) > 1 else 0.0
 
 
 def markdown_table(summaries: Sequence[EntrySummary]) -> str:
@@ -454,7 +465,7 @@ def write_outputs(runs: Sequence[EntryRun], details: dict[str, Any], directory: 
 
 def _nan_as_null(value: Any) -> Any:
     """JSON has no NaN: a figure not measured for an entry (PCA's strip) is written as null."""
-    if isinstance(value, float) and np.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {key: _nan_as_null(item) for key, item in value.items()}

@@ -98,11 +98,11 @@ def retake_threshold(source: Path, dataset: Dataset, options: TrainConfig) -> Re
 def source_config(metadata: ModelMetadata, options: TrainConfig) -> TrainConfig:
     """`options` (the threshold rule) with the seed and validation slice the source was trained
     with, so the threshold's shifts and the calibration slice are the ones training would take."""
-    hyperparameters = metadata.training.hyperparameters
-    validation_fraction = hyperparameters.get("validation_fraction", options.validation_fraction)
+    validation_fraction = metadata.training.hyperparameters.get("validation_fraction")
     if not isinstance(validation_fraction, int | float):
         raise TrainingError(
-            f"--from-model: validation_fraction {validation_fraction!r} in its metadata"
+            "--from-model: its metadata does not record the validation_fraction it was trained "
+            "with, so its calibration slice cannot be taken again"
         )
     return replace(
         options, seed=metadata.training.seed, validation_fraction=float(validation_fraction)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,21 @@ def test_from_model_takes_the_threshold_options() -> None:
         ["--data", "d.csv", "--from-model", "m", "--output", "o", *threshold_options]
     )
     assert fitting_options_given(args) == []
+
+
+def test_from_model_writes_over_the_model_it_reads(
+    shipped_model_dir: Path, shipped_training_csv: Path, tmp_path: Path
+) -> None:
+    """In place, by another rule: the directory is replaced atomically by a model the service
+    loads, with the same network and the new threshold."""
+    from app.inference.artifact import ONNX_FILE, read_metadata
+
+    model = Path(shutil.copytree(shipped_model_dir, tmp_path / "model"))
+    before = read_metadata(model)
+    args = ["--data", str(shipped_training_csv), "--from-model", str(model), "--output", str(model)]
+    assert main([*args, "--threshold-rule", "calibrated"]) == 0
+    after = read_metadata(model)
+    assert after.threshold_rule.name == "calibrated"
+    assert after.threshold != before.threshold
+    assert after.files[ONNX_FILE] == before.files[ONNX_FILE]
+    assert after.training.network_from == before.training.network_from

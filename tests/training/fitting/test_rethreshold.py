@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.inference.artifact import ONNX_FILE, read_metadata
+from app.inference.artifact import ONNX_FILE, MeanPlusKStd, read_metadata
 from app.inference.scoring import load_scorer
 from training.artifacts.rethreshold import export_rethresholded
 from training.config import TrainConfig
@@ -92,18 +93,46 @@ def test_rethresholding_refuses_a_directory_that_is_not_a_model(
         retake_threshold(tmp_path, tiny_result.dataset, tiny_config)
 
 
+def test_rethresholding_refuses_a_model_that_does_not_record_its_validation_slice(
+    tiny_model_dir: Path, tiny_result: TrainingResult, tiny_config: TrainConfig, tmp_path: Path
+) -> None:
+    source = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    metadata = json.loads((source / "metadata.json").read_text())
+    del metadata["training"]["hyperparameters"]["validation_fraction"]
+    (source / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(TrainingError, match="does not record the validation_fraction"):
+        retake_threshold(source, tiny_result.dataset, tiny_config)
+
+
 def test_shipped_model_rethresholded_by_its_own_rule_keeps_its_figures(
-    shipped_model_dir: Path, shipped_training_csv: Path
+    shipped_model_dir: Path, shipped_training_csv: Path, tmp_path: Path
 ) -> None:
     """The shipped model's threshold, taken again from its own data by the rule its metadata
-    records, through the service's ONNX path: the same threshold and held-out metrics, so
-    `--from-model` moves a model to another rule without moving anything else."""
+    records, through the service's ONNX path: the same threshold, examples and held-out metrics,
+    so `--from-model` moves a model to another rule without moving anything else."""
     metadata = read_metadata(shipped_model_dir)
-    shift = metadata.training.hyperparameters.get("threshold_max_shift")
-    assert isinstance(shift, float)
-    config = TrainConfig(threshold_max_shift=shift)
+    shift = metadata.training.hyperparameters["threshold_max_shift"]
+    assert isinstance(metadata.threshold_rule, MeanPlusKStd) and isinstance(shift, float)
+    config = TrainConfig(threshold_k=metadata.threshold_rule.k, threshold_max_shift=shift)
     result = retake_threshold(shipped_model_dir, load_beats(shipped_training_csv), config)
     assert result.threshold == pytest.approx(metadata.threshold, rel=1e-6)
     assert result.training_errors.n == metadata.training_errors.n
-    recorded = json.loads((shipped_model_dir / "metadata.json").read_text())["examples"]
-    assert result.examples.model_dump() == recorded
+    assert result.examples == metadata.examples
+    exported = export_rethresholded(result, tmp_path / "model").metadata
+    assert exported.metrics is not None and metadata.metrics is not None
+    assert exported.metrics == metadata.metrics  # the same verdicts on the same 1,000 beats
+
+
+def test_shipped_network_by_the_rule_it_was_trained_with_gives_its_keras_threshold_back(
+    shipped_model_dir: Path, shipped_training_csv: Path
+) -> None:
+    """The shipped network was trained (with Keras scoring the threshold's beats) under the rule
+    of its day, beats shifted by up to 4 samples, and its threshold was 0.01273689411645421
+    (model ecg5000-sparse-20261204-3b2efeab). Taken again by that rule through ONNX, it comes
+    back to float32 rounding: `--from-model` takes a threshold the way training does."""
+    assert read_metadata(shipped_model_dir).training.network_from == (
+        "ecg5000-sparse-20261204-3b2efeab"
+    )
+    config = TrainConfig(threshold_max_shift=4.0)
+    result = retake_threshold(shipped_model_dir, load_beats(shipped_training_csv), config)
+    assert result.threshold == pytest.approx(0.01273689411645421, rel=1e-6)
