@@ -134,7 +134,8 @@ class TrainConfig:
     # once by up to this many recording samples (None: `max_shift`), standing for the segmentation
     # error of beats cut from a recording. 6 rather than 4: over the leaderboard's five splits it
     # raised the accuracy at mean + 1·std from 0.970 to 0.982 and cut the loss at a 2-sample shift
-    # from 0.011 to 0.003; 8 began to miss abnormal beats (README, "Shift tolerance").
+    # from 0.011 to 0.003 at the same recall; 8 began to miss abnormal beats, and lost accuracy on
+    # the beats the recording path finds (README, "Shift tolerance").
     threshold_max_shift: float | None = 6.0
     # `app.inference.artifact.Smoothing`: every beat is scored through a Savitzky-Golay filter of
     # this window (beat samples, odd; 0: off) and polynomial order, so that the noise on a beat is
