@@ -36,16 +36,18 @@ from app.inference.artifact import (
     MinMaxNormalisation,
     ModelMetadata,
     Smoothing,
+    ThresholdRule,
+    TrainingErrors,
     TrainingRecord,
     file_sha256,
     read_metadata,
     write_metadata,
 )
-from app.inference.scoring import load_scorer
+from app.inference.scoring import Scorer, load_scorer
 from training.artifacts.atomic import atomic_directory
 from training.config import ModelConfig, TrainConfig
 from training.data.sources import ECG5000_BEAT_WINDOW, ECG5000_PROVENANCE
-from training.data.split import reference_split_description
+from training.data.split import Split, reference_split_description
 from training.evaluation.metrics import evaluate
 from training.evaluation.plots import LOSS_PNG, plot_loss
 from training.evaluation.report import Report, ScoredBeats, build_report, save_report
@@ -90,7 +92,24 @@ def held_out_report(result: TrainingResult, staging: Path, created_at: datetime)
     split = result.split
     provisional = evaluate(result.test_errors, ~split.test_is_normal, result.threshold)
     write_metadata(staging, build_metadata(result, provisional, staging, created_at))
-    scorer = load_scorer(staging)
+    return held_out_test_report(
+        load_scorer(staging),
+        split,
+        result.threshold,
+        result.threshold_rule,
+        result.training_errors,
+    )
+
+
+def held_out_test_report(
+    scorer: Scorer,
+    split: Split,
+    threshold: float,
+    rule: ThresholdRule,
+    training_errors: TrainingErrors,
+) -> Report:
+    """The split's held-out test beats scored by `scorer` (the service's path), judged at
+    `threshold`."""
     scores = scorer.score(split.test_beats)
     scored = ScoredBeats(
         errors=scores.errors,
@@ -99,9 +118,7 @@ def held_out_report(result: TrainingResult, staging: Path, created_at: datetime)
         reconstructions=scores.reconstructions,
         rows=split.test_rows,
     )
-    return build_report(
-        scored, result.threshold, result.threshold_rule.describe(), result.training_errors
-    )
+    return build_report(scored, threshold, rule.describe(), training_errors)
 
 
 def export_onnx(model: keras.Model, path: Path, architecture: str) -> None:

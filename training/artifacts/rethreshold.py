@@ -23,9 +23,14 @@ from app.inference.artifact import (
     write_metadata,
 )
 from training.artifacts.atomic import ExportError, atomic_directory
-from training.artifacts.export import ExportedModel, model_version, scoring_digest
+from training.artifacts.export import (
+    ExportedModel,
+    held_out_test_report,
+    model_version,
+    scoring_digest,
+)
 from training.evaluation.plots import LOSS_PNG
-from training.evaluation.report import Report, ScoredBeats, build_report, save_report
+from training.evaluation.report import save_report
 from training.fitting.rethreshold import Rethresholded
 
 NETWORK_FILES = (KERAS_FILE, ONNX_FILE, LOSS_PNG)
@@ -39,7 +44,13 @@ def export_rethresholded(
     created_at = created_at or datetime.now(UTC)
     with atomic_directory(target) as staging:
         copy_network(result, staging)
-        report = held_out_report(result)
+        report = held_out_test_report(
+            result.scorer,
+            result.split,
+            result.threshold,
+            result.threshold_rule,
+            result.training_errors,
+        )
         save_report(report, staging)
         metadata = rethresholded_metadata(result, report.metrics, staging, created_at)
         write_metadata(staging, metadata)
@@ -59,22 +70,6 @@ def copy_network(result: Rethresholded, staging: Path) -> None:
         expected = result.metadata.files.get(name)
         if expected is not None and file_sha256(staging / name) != expected:
             raise ExportError(f"{source}: changed while its threshold was being taken; try again")
-
-
-def held_out_report(result: Rethresholded) -> Report:
-    """The held-out test beats scored by the source's ONNX model, judged at the new threshold."""
-    split = result.split
-    scores = result.scorer.score(split.test_beats)
-    scored = ScoredBeats(
-        errors=scores.errors,
-        is_normal=split.test_is_normal,
-        beats=scores.normalised,
-        reconstructions=scores.reconstructions,
-        rows=split.test_rows,
-    )
-    return build_report(
-        scored, result.threshold, result.threshold_rule.describe(), result.training_errors
-    )
 
 
 def rethresholded_metadata(

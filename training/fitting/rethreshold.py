@@ -2,11 +2,11 @@
 
 The network, normalisation, smoothing and alignment are the model directory's, and every beat is
 scored through its ONNX model exactly as the service scores it. The threshold is chosen by the
-protocol's own steps (`training.fitting.train`) over the beats training took it over: the training
-part's normal beats, each shifted by up to `threshold_shift` samples from the model's own seed, or
-for a calibrated rule the model's calibration slice. So a model moves to a new threshold rule
-without a new network, which on another processor could not be fitted again (README, "Choosing
-among candidates").
+protocol's own step (`training.fitting.train.take_threshold`) over the beats training took it
+over: the training part's normal beats, each shifted by up to `threshold_shift` samples from the
+model's own seed, or for a calibrated rule the model's calibration slice. So a model moves to a new
+threshold rule without a new network, which on another processor could not be fitted again
+(README, "Choosing among candidates").
 """
 
 from __future__ import annotations
@@ -32,14 +32,7 @@ from training.data.split import (
     reference_split_description,
     split_reference,
 )
-from training.fitting.train import (
-    TrainingError,
-    calibration_slice,
-    choose_threshold,
-    examples_at,
-    summarise_errors,
-    threshold_beats,
-)
+from training.fitting.train import TrainingError, examples_at, take_threshold
 
 
 @dataclass(frozen=True)
@@ -76,22 +69,19 @@ def retake_threshold(source: Path, dataset: Dataset, options: TrainConfig) -> Re
     def errors_of(beats: np.ndarray) -> np.ndarray:
         return scorer.score(beats.astype(np.float32)).errors
 
-    normal_train = split.train_beats[split.train_is_normal]
-    train_errors = errors_of(normal_train)
-    threshold_errors = errors_of(threshold_beats(normal_train, config))
-    _, validation = hold_out_indices(len(normal_train), config.validation_fraction, config.seed)
-    calibration = calibration_slice(errors_of, split, train_errors, validation)
-    threshold, rule = choose_threshold(config, threshold_errors, calibration)
+    n_normal = int(split.train_is_normal.sum())
+    _, validation = hold_out_indices(n_normal, config.validation_fraction, config.seed)
+    taken = take_threshold(errors_of, split, validation, config)
     return Rethresholded(
         source=source,
         metadata=metadata,
         scorer=scorer,
         config=config,
         split=split,
-        threshold=threshold,
-        threshold_rule=rule,
-        training_errors=summarise_errors(threshold_errors),
-        examples=examples_at(threshold, metadata.examples.normal, split, errors_of),
+        threshold=taken.threshold,
+        threshold_rule=taken.rule,
+        training_errors=taken.training_errors,
+        examples=examples_at(taken.threshold, metadata.examples.normal, split, errors_of),
     )
 
 

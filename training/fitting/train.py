@@ -340,10 +340,7 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
     def errors_of(beats: np.ndarray) -> np.ndarray:
         return scored_errors(model, norm, smoothing, alignment, beats)
 
-    train_errors = errors_of(normal_train)
-    threshold_errors = errors_of(threshold_beats(normal_train, config))
-    calibration = calibration_slice(errors_of, split, train_errors, validation)
-    threshold, rule = choose_threshold(config, threshold_errors, calibration)
+    taken = take_threshold(errors_of, split, validation, config)
     return TrainingResult(
         model=model,
         config=config,
@@ -352,15 +349,51 @@ def train(dataset: Dataset, config: TrainConfig, log: Log | None = None) -> Trai
         normalisation=norm,
         smoothing=smoothing,
         alignment=alignment,
-        threshold=threshold,
-        threshold_rule=rule,
-        training_errors=summarise_errors(threshold_errors),
+        threshold=taken.threshold,
+        threshold_rule=taken.rule,
+        training_errors=taken.training_errors,
         members=members,
-        train_errors=train_errors,
+        train_errors=taken.train_errors,
         test_errors=errors_of(split.test_beats),
-        calibration=calibration,
-        examples=derive_examples(model, split, norm, threshold, errors_of),
+        calibration=taken.calibration,
+        examples=derive_examples(model, split, norm, taken.threshold, errors_of),
         seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass(frozen=True)
+class TakenThreshold:
+    """Step 6's threshold, and the errors it was taken from."""
+
+    threshold: float
+    rule: ThresholdRule
+    training_errors: TrainingErrors  # of the threshold's beats
+    train_errors: np.ndarray  # of the training part's normal beats, unshifted, in their order
+    calibration: CalibrationSlice | None
+
+
+def take_threshold(
+    errors_of: Callable[[np.ndarray], np.ndarray],
+    split: Split,
+    validation: np.ndarray,
+    config: TrainConfig,
+) -> TakenThreshold:
+    """The threshold by `config`'s rule over the training part's normal beats (each shifted by up
+    to `threshold_shift`) or its calibration slice, with `errors_of` scoring raw beats: for a model
+    just fitted (`train`) and for one whose threshold is taken again
+    (`training.fitting.rethreshold`). `validation` indexes the validation slice into the normal
+    beats."""
+    normal_train = split.train_beats[split.train_is_normal]
+    train_errors = errors_of(normal_train)
+    threshold_errors = errors_of(threshold_beats(normal_train, config))
+    calibration = calibration_slice(errors_of, split, train_errors, validation)
+    threshold, rule = choose_threshold(config, threshold_errors, calibration)
+    return TakenThreshold(
+        threshold=threshold,
+        rule=rule,
+        training_errors=summarise_errors(threshold_errors),
+        train_errors=train_errors,
+        calibration=calibration,
     )
 
 
