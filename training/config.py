@@ -130,6 +130,13 @@ class TrainConfig:
     # the recording (ECG5000: 250 Hz, about 205 samples a beat), as a beat cut from a recording is
     # never aligned to the sample the way ECG5000's were (0: off).
     max_shift: float = 4.0
+    # `training.data.augment.baseline_steps`: every epoch this fraction of the fitted beats gets a
+    # step of up to `step_height` of its own standard deviations, at a random place, and is brought
+    # back to its own mean and spread, as a beat normalised on its own looks when an electrode
+    # moved (0: off). ECG5000 labels such beats normal, and the autoencoder reconstructed them as
+    # badly as abnormal ones: they decided its ROC AUC (README, "Step tolerance").
+    step_height: float = 3.0
+    step_fraction: float = 0.3
     # The mean-std and percentile thresholds are taken over the training normal beats each shifted
     # once by up to this many recording samples (None: `max_shift`), standing for the segmentation
     # error of beats cut from a recording. 6 rather than 4: over the leaderboard's five splits it

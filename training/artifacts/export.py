@@ -288,6 +288,8 @@ def hyperparameters(config: TrainConfig, members: Sequence[MemberFit]) -> dict[s
         "trim_fraction": config.trim_fraction,
         "trim_warmup": config.trim_warmup,
         "max_shift": config.max_shift,
+        "step_height": config.step_height,
+        "step_fraction": config.step_fraction,
         "threshold_max_shift": config.threshold_shift,
         "smoothing_window": config.smoothing_window,
         "smoothing_polyorder": config.smoothing_polyorder,

@@ -1,4 +1,6 @@
-"""Shift tolerance: beats moved in time, as a beat cut from a recording is never aligned to the
+"""Training augmentations and the shifted-beat evaluation.
+
+Shift tolerance: beats moved in time, as a beat cut from a recording is never aligned to the
 sample the way ECG5000's were.
 
 Shifts are in samples of the recording ECG5000 was cut from (250 Hz; a beat is about
@@ -52,3 +54,31 @@ def recut(beats: np.ndarray, shift: int) -> np.ndarray:
     return np.stack([np.interp(back, np.arange(per_beat), window) for window in windows]).astype(
         beats.dtype
     )
+
+
+STEP_EDGE = 1 / 7  # a step starts inside the beat: nearer an end it would be an offset, not a step
+
+
+def baseline_steps(beats: np.ndarray, heights: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each beat (row) with a step of its height, in its own standard deviations, from its start
+    sample on, then brought back to its own mean and standard deviation."""
+    mean = beats.mean(axis=1, keepdims=True)
+    spread = beats.std(axis=1, keepdims=True)
+    after_start = np.arange(beats.shape[1])[None, :] >= np.asarray(starts)[:, None]
+    stepped = beats + np.asarray(heights)[:, None] * spread * after_start
+    stepped_spread = stepped.std(axis=1, keepdims=True)
+    stepped_spread[stepped_spread == 0] = 1.0  # a flat beat stays flat
+    restandardised = (stepped - stepped.mean(axis=1, keepdims=True)) / stepped_spread
+    return (mean + restandardised * spread).astype(beats.dtype)
+
+
+def draw_steps(
+    rng: np.random.Generator, n_beats: int, length: int, max_height: float, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(heights, starts) for `baseline_steps`: a `fraction` of the beats, picked at random, get a
+    height uniform in ±`max_height`, the others 0; starts are uniform inside the beat."""
+    stepped = rng.random(n_beats) < fraction
+    heights = np.where(stepped, rng.uniform(-max_height, max_height, n_beats), 0.0)
+    edge = round(STEP_EDGE * length)
+    starts = rng.integers(edge, length - edge, n_beats)
+    return heights, starts

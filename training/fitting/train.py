@@ -533,13 +533,21 @@ def _training_data(
 ) -> dict[str, Any]:
     """`model.fit`'s data arguments: the plain arrays, or with trimming or shifts, batches.
 
-    Trimming adds its callback to `callbacks`. The plain path (`--trim-fraction 0 --max-shift 0`)
-    is kept as it was, so `--ensemble-size 1 --trim-fraction 0 --max-shift 0 --patience 10` still
+    Trimming adds its callback to `callbacks`. The plain path (`--trim-fraction 0 --max-shift 0
+    --step-height 0`) is kept as it was, so `--ensemble-size 1` with those and `--patience 10` still
     reproduces the untrimmed single autoencoder shipped before, byte for byte.
     """
-    if config.trim_fraction <= 0 and config.max_shift <= 0:
+    stepping = config.step_height > 0 and config.step_fraction > 0
+    if config.trim_fraction <= 0 and config.max_shift <= 0 and not stepping:
         return {"x": fit_x, "y": fit_x, "batch_size": config.batch_size, "shuffle": True}
-    beats = WeightedBeats(fit_x, config.batch_size, config.seed, config.max_shift)
+    beats = WeightedBeats(
+        fit_x,
+        config.batch_size,
+        config.seed,
+        config.max_shift,
+        config.step_height,
+        config.step_fraction,
+    )
     if config.trim_fraction > 0:
         callbacks.insert(
             0,

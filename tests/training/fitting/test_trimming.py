@@ -35,6 +35,25 @@ def test_weighted_beats_cover_every_beat_once_per_epoch_in_a_new_order() -> None
     assert not np.array_equal(second, rows)
 
 
+def test_weighted_beats_step_a_fraction_of_the_beats_without_changing_the_order() -> None:
+    beats, _ = synthetic_beats(200, 0)
+    plain = WeightedBeats(beats, batch_size=64, seed=3, max_shift=2.0)
+    stepped = WeightedBeats(
+        beats, batch_size=64, seed=3, max_shift=2.0, step_height=3.0, step_fraction=0.3
+    )
+    for _epoch in range(2):
+        plain_x = np.concatenate([x for x, _, _ in batches(plain)])
+        stepped_batches = batches(stepped)
+        stepped_x = np.concatenate([x for x, _, _ in stepped_batches])
+        targets = np.concatenate([y for _, y, _ in stepped_batches])
+        np.testing.assert_array_equal(stepped_x, targets)
+        changed = np.abs(stepped_x - plain_x).max(axis=1) > 1e-4
+        assert 0.15 < changed.mean() < 0.45  # about 30%, the rest as the plain run gives them
+        np.testing.assert_allclose(stepped_x[~changed], plain_x[~changed], atol=1e-4)
+        plain.on_epoch_end()
+        stepped.on_epoch_end()
+
+
 def test_trimming_starts_after_the_warm_up_and_zeroes_the_worst_fraction() -> None:
     beats = np.zeros((50, 3), dtype=np.float32)
     data = WeightedBeats(beats, batch_size=8, seed=0)
