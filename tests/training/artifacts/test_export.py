@@ -47,6 +47,8 @@ def test_export_records_version_time_library_versions_and_processor(
     assert hyperparameters["hidden_units"] == [128, 64, 32]
     assert hyperparameters["trim_fraction"] == tiny_config.trim_fraction
     assert hyperparameters["trim_warmup"] == tiny_config.trim_warmup
+    assert hyperparameters["step_height"] == tiny_config.step_height
+    assert hyperparameters["step_fraction"] == tiny_config.step_fraction
     assert hyperparameters["ensemble_size"] == tiny_config.model.ensemble_size
 
 

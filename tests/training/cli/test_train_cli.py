@@ -76,6 +76,8 @@ def test_missing_data_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
         ["--smoothing-window", "12"],
         ["--smoothing-window", "1"],
         ["--smoothing-polyorder", "-1"],
+        ["--step-height", "-1"],
+        ["--step-fraction", "1.5"],
     ],
 )
 def test_invalid_option_values_exit_2(
@@ -157,6 +159,7 @@ def test_labelled_data_chooses_among_candidates_and_recording_baselines_fit_one(
         (["--epochs", "5"], "--epochs"),
         (["--hidden-units", "64,32", "--seed", "1"], "--seed, --hidden-units"),
         (["--smoothing-window", "17"], "--smoothing-window"),
+        (["--step-height", "3"], "--step-height"),
     ],
 )
 def test_from_model_refuses_options_that_shape_a_network(
