@@ -77,7 +77,8 @@ def add_training_options(
         "--step-fraction",
         type=fraction,
         default=train.step_fraction,
-        help="the fraction of the fitted beats given a step each epoch",
+        metavar="FRACTION",
+        help="with --step-height, each fitted beat's chance of a step in each epoch (0: off)",
     )
     add(
         "--smoothing-window",

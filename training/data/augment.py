@@ -1,4 +1,4 @@
-"""Training augmentations and the shifted-beat evaluation.
+"""Training augmentations (shifts, baseline steps) and the shifted-beat evaluation.
 
 Shift tolerance: beats moved in time, as a beat cut from a recording is never aligned to the
 sample the way ECG5000's were.
@@ -12,6 +12,11 @@ what it means on a real strip.
   of a regular rhythm starts the way this one does.
 - `recut`: the evaluation. Beats are joined into one strip at the recording's rate and cut again
   `shift` samples later, so each cut beat ends in the start of the next real beat of the strip.
+
+Step tolerance (`baseline_steps`, `draw_steps`; a training augmentation, off by default): the step
+an electrode moving puts in a recording's baseline. ECG5000's beats were each normalised on their
+own (mean 0, standard deviation 1), so a beat with a step keeps its scale: the step takes most of
+its spread and the QRS complex shrinks. ECG5000 labels such beats normal.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ epoch (a trimmed loss; the set is chosen again every epoch, so a beat can come b
 divides a batch's loss by its size, so trimmed beats count as zero error. Early stopping watches
 the validation slice untrimmed, and the threshold is computed over every training normal beat,
 the trimmed ones included.
+
+`WeightedBeats`, the batches trimming weights, also applies the fitting's augmentations (shifts and
+baseline steps, `training.data.augment`), drawn again every epoch.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from app.inference.scoring import normalise
 from training.config import ModelConfig, TrainConfig
 from training.data.augment import baseline_steps
 from training.data.sources import Dataset, load_beats
-from training.fitting.train import reconstruction_errors, train
+from training.fitting.train import TrainingResult, reconstruction_errors, train
 
 
 def test_step_tolerant_model_reconstructs_held_out_beats_with_a_baseline_step(
@@ -34,7 +34,7 @@ def test_step_tolerant_model_reconstructs_held_out_beats_with_a_baseline_step(
     heights = np.random.default_rng(0).choice([-3.0, -2.0, 2.0, 3.0], n)
     stepped = baseline_steps(held_out, heights, np.full(n, 70))
 
-    def stepped_to_plain_error_ratio(result) -> float:  # type: ignore[no-untyped-def]
+    def stepped_to_plain_error_ratio(result: TrainingResult) -> float:
         def errors(beats: np.ndarray) -> np.ndarray:
             return reconstruction_errors(result.model, normalise(beats, result.normalisation))
 
