@@ -31,7 +31,8 @@ from training.data.sources import (
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-BASELINE_DEFAULT = "0:05:00"
+# The options of a recording baseline (their `dest`), which --from-model has no use for.
+BASELINE_OPTIONS = ("lead", "baseline", "annotations", "sampling_rate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--lead", help="lead by name or index (default: the first ECG lead)")
     baseline.add_argument(
         "--baseline",
-        default=BASELINE_DEFAULT,
+        default="0:05:00",
         metavar="END|START-END",
         help="the stretch fitted on: 0:05:00 is the first five minutes (AAMI EC57's patient-"
         "specific practice); 0:10:00-0:15:00 another; times as h:mm:ss, m:ss or seconds",
@@ -139,17 +140,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def baseline_options_given(args: argparse.Namespace) -> list[str]:
-    """The options of a recording baseline given, which --from-model has no use for."""
-    defaults = {
-        "lead": None,
-        "baseline": BASELINE_DEFAULT,
-        "annotations": None,
-        "sampling_rate": None,
-    }
+    """The recording-baseline options given other than their defaults (read from the parser)."""
+    parser = build_parser()
     return [
         "--" + name.replace("_", "-")
-        for name, default in defaults.items()
-        if getattr(args, name) != default
+        for name in BASELINE_OPTIONS
+        if getattr(args, name) != parser.get_default(name)
     ]
 
 

@@ -160,6 +160,7 @@ def test_labelled_data_chooses_among_candidates_and_recording_baselines_fit_one(
         (["--hidden-units", "64,32", "--seed", "1"], "--seed, --hidden-units"),
         (["--smoothing-window", "17"], "--smoothing-window"),
         (["--step-height", "3"], "--step-height"),
+        (["--baseline", "0:10:00", "--lead", "MLII"], "--lead, --baseline"),
     ],
 )
 def test_from_model_refuses_options_that_shape_a_network(
