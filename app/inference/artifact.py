@@ -168,7 +168,8 @@ class Calibrated(_Frozen):
     normal_weight: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
         default=1.0,
         description="each calibration normal beat counts as this many in precision, F1 and "
-        "accuracy, giving the slice the training part's class mix",
+        "accuracy; models calibrated on the validation slice alone weighted it to the training "
+        "part's class mix, those calibrated on the whole training part need no weight (1)",
     )
     achieved: CalibrationResult
 

@@ -211,8 +211,6 @@ def check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         for dest, option in MODEL_MODE_OPTIONS.items():
             if getattr(args, dest) not in (None, False):
                 parser.error(f"{option} goes with --model, not {mode}")
-        if args.validation_fraction <= 0:
-            parser.error(f"{mode} calibrates on the validation slice: it must not be 0")
         if args.leaderboard and args.output is None:
             parser.error("--leaderboard writes its table and plot: give --output DIR")
         for option, value in (("--seeds", args.seeds), ("--splits", args.splits)):

@@ -66,12 +66,12 @@ def add_training_options(
     add(
         "--step-height",
         type=non_negative_float,
-        default=train.step_height,
         metavar="STDS",
         help="step tolerance: every epoch --step-fraction of the fitted beats get a baseline step "
         "of up to this many of their own standard deviations at a random place, and are brought "
         "back to their own mean and spread, as a beat normalised on its own looks after an "
-        "electrode moved (0: off; see the README's Step tolerance)",
+        f"electrode moved (0: off; default {train.step_height:g}, for a recording baseline 0; see "
+        "the README's Step tolerance)",
     )
     add(
         "--step-fraction",
@@ -289,6 +289,9 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
     candidates = args.candidates
     if candidates is None:
         candidates = 1 if baseline else TrainConfig.candidates
+    step_height = args.step_height
+    if step_height is None:
+        step_height = 0.0 if baseline else TrainConfig.step_height
     threshold_shift = args.threshold_max_shift
     if threshold_shift is None:
         threshold_shift = 0.0 if baseline else TrainConfig.threshold_max_shift
@@ -324,7 +327,7 @@ def config_from_args(args: argparse.Namespace, baseline: bool = False) -> TrainC
         trim_fraction=args.trim_fraction,
         trim_warmup=args.trim_warmup,
         max_shift=args.max_shift,
-        step_height=args.step_height,
+        step_height=step_height,
         step_fraction=args.step_fraction,
         threshold_max_shift=threshold_shift,
         smoothing_window=window,

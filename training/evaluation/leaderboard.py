@@ -122,7 +122,6 @@ class Scored:
     test_errors: np.ndarray
     calibration_normal: np.ndarray
     calibration_abnormal: np.ndarray
-    normal_weight: float
     strip_accuracy: float
     epochs_run: int
     train_seconds: float
@@ -194,7 +193,6 @@ def measure(entry: str, plan: SplitPlan, dataset: Dataset, config: TrainConfig) 
         scored.calibration_normal,
         scored.calibration_abnormal,
         "max_f1",
-        normal_weight=scored.normal_weight,
     ).threshold
     test_normal = scored.test_errors[split.test_is_normal]
     test_abnormal = scored.test_errors[is_abnormal]
@@ -248,8 +246,6 @@ def score_family(dataset: Dataset, config: TrainConfig) -> Scored:
 
     result = train(dataset, config)
     calibration = result.calibration
-    if calibration is None:
-        raise ValueError("the leaderboard calibrates on the validation slice: it must not be 0")
     norm = result.normalisation
     with tempfile.TemporaryDirectory(prefix="ecg-leaderboard-") as directory:
         model_dir = Path(directory) / "model"
@@ -264,7 +260,6 @@ def score_family(dataset: Dataset, config: TrainConfig) -> Scored:
         test_errors=result.test_errors,
         calibration_normal=calibration.normal_errors,
         calibration_abnormal=calibration.abnormal_errors,
-        normal_weight=calibration.normal_weight,
         strip_accuracy=strip_accuracy,
         epochs_run=result.epochs_run,
         train_seconds=result.seconds,
@@ -326,7 +321,7 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
     normal_train = split.train_beats[split.train_is_normal]
     norm = fit_normalisation(normal_train)
     normal_x = normalise(normal_train, norm)
-    fit, validation = hold_out_indices(len(normal_x), config.validation_fraction, config.seed)
+    fit, _ = hold_out_indices(len(normal_x), config.validation_fraction, config.seed)
     pca = PCA(n_components=PCA_COMPONENTS, random_state=config.seed).fit(normal_x[fit])
     components = pca.components_.astype(np.float32)
     mean = pca.mean_.astype(np.float32)
@@ -349,9 +344,8 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
         errors_of=errors_of,
         threshold=threshold,
         test_errors=errors_of(split.test_beats),
-        calibration_normal=train_errors[validation],
+        calibration_normal=train_errors,
         calibration_abnormal=errors_of(split.train_beats[~split.train_is_normal]),
-        normal_weight=len(train_errors) / len(validation),
         strip_accuracy=float("nan"),
         epochs_run=0,
         train_seconds=seconds,

@@ -92,14 +92,11 @@ def plan_seeds(n: int, reference: TrainConfig) -> list[SplitPlan]:
 
 def split_result(plan: SplitPlan, result: TrainingResult) -> SplitResult:
     split, calibration = result.split, result.calibration
-    if calibration is None:
-        raise ValueError("multi-split needs a validation slice to calibrate on")
     metrics = evaluate(result.test_errors, ~split.test_is_normal, result.threshold)
     calibrated = calibrated_threshold(
         calibration.normal_errors,
         calibration.abnormal_errors,
         "max_f1",
-        normal_weight=calibration.normal_weight,
     )
     test_normal = result.test_errors[split.test_is_normal]
     test_abnormal = result.test_errors[~split.test_is_normal]

@@ -4,9 +4,9 @@ The network, normalisation, smoothing and alignment are the model directory's, a
 scored through its ONNX model exactly as the service scores it. The threshold is chosen by the
 protocol's own step (`training.fitting.train.take_threshold`) over the beats training took it
 over: the training part's normal beats, each shifted by up to `threshold_shift` samples from the
-model's own seed, or for a calibrated rule the model's calibration slice. So a model moves to a new
-threshold rule without a new network, which on another processor could not be fitted again
-(README, "Choosing among candidates").
+model's own seed, or for a calibrated rule the training part's labelled beats. So a model moves
+to a new threshold rule without a new network, which on another processor could not be fitted
+again (README, "Choosing among candidates").
 """
 
 from __future__ import annotations
@@ -26,12 +26,7 @@ from app.inference.artifact import (
 from app.inference.scoring import Scorer, load_scorer
 from training.config import TrainConfig
 from training.data.sources import Dataset
-from training.data.split import (
-    Split,
-    hold_out_indices,
-    reference_split_description,
-    split_reference,
-)
+from training.data.split import Split, reference_split_description, split_reference
 from training.fitting.train import TrainingError, examples_at, take_threshold
 
 
@@ -69,9 +64,7 @@ def retake_threshold(source: Path, dataset: Dataset, options: TrainConfig) -> Re
     def errors_of(beats: np.ndarray) -> np.ndarray:
         return scorer.score(beats.astype(np.float32)).errors
 
-    n_normal = int(split.train_is_normal.sum())
-    _, validation = hold_out_indices(n_normal, config.validation_fraction, config.seed)
-    taken = take_threshold(errors_of, split, validation, config)
+    taken = take_threshold(errors_of, split, config)
     return Rethresholded(
         source=source,
         metadata=metadata,
@@ -86,17 +79,9 @@ def retake_threshold(source: Path, dataset: Dataset, options: TrainConfig) -> Re
 
 
 def source_config(metadata: ModelMetadata, options: TrainConfig) -> TrainConfig:
-    """`options` (the threshold rule) with the seed and validation slice the source was trained
-    with, so the threshold's shifts and the calibration slice are the ones training would take."""
-    validation_fraction = metadata.training.hyperparameters.get("validation_fraction")
-    if not isinstance(validation_fraction, int | float):
-        raise TrainingError(
-            "--from-model: its metadata does not record the validation_fraction it was trained "
-            "with, so its calibration slice cannot be taken again"
-        )
-    return replace(
-        options, seed=metadata.training.seed, validation_fraction=float(validation_fraction)
-    )
+    """`options` (the threshold rule) with the seed the source was trained with, so the
+    threshold's shifts are the ones training would take."""
+    return replace(options, seed=metadata.training.seed)
 
 
 def check_same_data(metadata: ModelMetadata, dataset: Dataset, config: TrainConfig) -> None:

@@ -41,18 +41,14 @@ class OperatingPoint:
     false_positive: int
     false_negative: int
     true_negative: int
-    # How many beats each normal beat stands for in precision, F1 and accuracy: not 1 when the
-    # labelled beats have another class mix than the beats the threshold is for.
-    normal_weight: float = 1.0
 
     @property
-    def n(self) -> float:
-        normal = self.normal_weight * (self.false_positive + self.true_negative)
-        return self.true_positive + self.false_negative + normal
+    def n(self) -> int:
+        return self.true_positive + self.false_negative + self.false_positive + self.true_negative
 
     @property
     def precision(self) -> float:
-        flagged = self.true_positive + self.normal_weight * self.false_positive
+        flagged = self.true_positive + self.false_positive
         return self.true_positive / flagged if flagged else 0.0
 
     @property
@@ -62,8 +58,7 @@ class OperatingPoint:
 
     @property
     def f1(self) -> float:
-        false_positive = self.normal_weight * self.false_positive
-        denominator = 2 * self.true_positive + false_positive + self.false_negative
+        denominator = 2 * self.true_positive + self.false_positive + self.false_negative
         return 2 * self.true_positive / denominator if denominator else 0.0
 
     @property
@@ -74,7 +69,7 @@ class OperatingPoint:
 
     @property
     def accuracy(self) -> float:
-        correct = self.true_positive + self.normal_weight * self.true_negative
+        correct = self.true_positive + self.true_negative
         return correct / self.n if self.n else 0.0
 
 
@@ -82,7 +77,6 @@ def operating_point(
     normal_errors: np.ndarray,
     abnormal_errors: np.ndarray,
     threshold: float,
-    normal_weight: float = 1.0,
 ) -> OperatingPoint:
     false_positive = int(np.sum(normal_errors > threshold))
     true_positive = int(np.sum(abnormal_errors > threshold))
@@ -92,7 +86,6 @@ def operating_point(
         false_positive=false_positive,
         false_negative=len(abnormal_errors) - true_positive,
         true_negative=len(normal_errors) - false_positive,
-        normal_weight=normal_weight,
     )
 
 
@@ -118,12 +111,10 @@ def calibrated_threshold(
     abnormal_errors: np.ndarray,
     objective: Objective,
     target: float | None = None,
-    normal_weight: float = 1.0,
 ) -> OperatingPoint:
     """The best threshold on labelled errors, scanning every distinct set of verdicts.
 
-    `max_f1`: the highest F1, each normal beat counting as `normal_weight` beats (so that F1 is
-    that of the class mix the threshold is for, not the calibration slice's).
+    `max_f1`: the highest F1.
     `false_alarm_rate`: the highest recall among the thresholds whose false-alarm rate is at most
     `target` (flagging nothing always qualifies); that is the lowest such threshold, unless a
     higher one catches as many abnormal beats with fewer false alarms.
@@ -138,8 +129,7 @@ def calibrated_threshold(
     true_positive = _count_above(abnormal_errors, candidates)
     false_alarm_rate = false_positive / len(normal_errors)
     if target is None:  # max_f1, as checked above
-        weighted_false_positive = normal_weight * false_positive
-        score = 2 * true_positive / (true_positive + weighted_false_positive + len(abnormal_errors))
+        score = 2 * true_positive / (true_positive + false_positive + len(abnormal_errors))
         allowed = np.ones(len(candidates), dtype=bool)
     else:
         score = true_positive / len(abnormal_errors)
@@ -147,7 +137,7 @@ def calibrated_threshold(
     # np.lexsort sorts by its last key first: best score, then fewest false alarms, then highest.
     order = np.lexsort((-candidates, false_alarm_rate, -score))
     best = order[allowed[order]][0]
-    return operating_point(normal_errors, abnormal_errors, float(candidates[best]), normal_weight)
+    return operating_point(normal_errors, abnormal_errors, float(candidates[best]))
 
 
 def _count_above(errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -122,7 +122,6 @@ def test_data_with_one_class_only_is_refused(
         (["--multi-split", "3", "--k", "1"], "--k goes with --model"),
         (["--multi-split", "3", "--reference-split"], "--reference-split goes with --model"),
         (["--multi-split", "1"], "must be at least 2"),
-        (["--multi-split", "2", "--validation-fraction", "0"], "calibrates on the validation"),
         (["--model", "m", "--multi-split", "2"], "not allowed with argument"),
         (["--model", "m", "--k", "1", "--threshold", "0.1"], "not allowed with argument"),
     ],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -91,17 +89,6 @@ def test_rethresholding_refuses_a_directory_that_is_not_a_model(
 ) -> None:
     with pytest.raises(TrainingError, match=r"--from-model: .*metadata\.json"):
         retake_threshold(tmp_path, tiny_result.dataset, tiny_config)
-
-
-def test_rethresholding_refuses_a_model_that_does_not_record_its_validation_slice(
-    tiny_model_dir: Path, tiny_result: TrainingResult, tiny_config: TrainConfig, tmp_path: Path
-) -> None:
-    source = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
-    metadata = json.loads((source / "metadata.json").read_text())
-    del metadata["training"]["hyperparameters"]["validation_fraction"]
-    (source / "metadata.json").write_text(json.dumps(metadata))
-    with pytest.raises(TrainingError, match="does not record the validation_fraction"):
-        retake_threshold(source, tiny_result.dataset, tiny_config)
 
 
 def test_shipped_model_rethresholded_by_its_own_rule_keeps_its_figures(

@@ -14,27 +14,20 @@ from training.artifacts.export import build_metadata
 from training.cli.options import config_from_args
 from training.cli.train import build_parser
 from training.config import TrainConfig
-from training.data.split import hold_out_indices
 from training.evaluation.metrics import evaluate
 from training.fitting.thresholds import calibrated_threshold, percentile_threshold
 from training.fitting.train import (
-    TrainingError,
     TrainingResult,
     choose_threshold,
     train,
 )
 
 
-def test_calibration_slice_is_the_validation_normals_and_the_training_abnormals(
-    tiny_result: TrainingResult, tiny_config: TrainConfig
+def test_calibration_slice_is_the_training_part_normals_and_abnormals(
+    tiny_result: TrainingResult,
 ) -> None:
     split, calibration, dataset = tiny_result.split, tiny_result.calibration, tiny_result.dataset
-    assert calibration is not None
-    train_normal_rows = split.train_rows[split.train_is_normal]
-    _, validation = hold_out_indices(
-        len(train_normal_rows), tiny_config.validation_fraction, tiny_config.seed
-    )
-    np.testing.assert_array_equal(calibration.normal_rows, train_normal_rows[validation])
+    np.testing.assert_array_equal(calibration.normal_rows, split.train_rows[split.train_is_normal])
     np.testing.assert_array_equal(
         calibration.abnormal_rows, split.train_rows[~split.train_is_normal]
     )
@@ -47,7 +40,6 @@ def test_calibration_slice_is_the_validation_normals_and_the_training_abnormals(
 
 def test_calibration_errors_are_those_of_the_slice_rows(tiny_result: TrainingResult) -> None:
     calibration, dataset = tiny_result.calibration, tiny_result.dataset
-    assert calibration is not None
     for rows, errors in (
         (calibration.normal_rows, calibration.normal_errors),
         (calibration.abnormal_rows, calibration.abnormal_errors),
@@ -108,7 +100,6 @@ def test_calibrated_rule_records_the_slice_and_what_it_achieves(
         target_false_alarm_rate=0.1,
     )
     calibration = tiny_result.calibration
-    assert calibration is not None
     threshold, rule = choose_threshold(config, tiny_result.train_errors, calibration)
     expected = calibrated_threshold(
         calibration.normal_errors, calibration.abnormal_errors, objective, target
@@ -124,12 +115,6 @@ def test_calibrated_rule_records_the_slice_and_what_it_achieves(
         expected.f1,
         expected.false_alarm_rate,
     )
-
-
-def test_calibrated_rule_needs_a_validation_slice(tiny_result: TrainingResult) -> None:
-    config = replace(tiny_result.config, threshold_rule="calibrated")
-    with pytest.raises(TrainingError, match="needs a validation slice"):
-        choose_threshold(config, tiny_result.train_errors, None)
 
 
 @pytest.mark.parametrize(
@@ -167,14 +152,3 @@ def test_train_cli_options_select_the_rule() -> None:
     assert config.target_false_alarm_rate == 0.02
     defaults = config_from_args(build_parser().parse_args(["--data", "x", "--output", "m"]))
     assert defaults == TrainConfig()
-
-
-def test_calibration_weights_normal_beats_to_the_training_class_mix(
-    tiny_result: TrainingResult,
-) -> None:
-    calibration = tiny_result.calibration
-    assert calibration is not None
-    split = tiny_result.split
-    n_normal, n_abnormal = split.train_is_normal.sum(), (~split.train_is_normal).sum()
-    slice_normal = calibration.normal_weight * len(calibration.normal_rows)
-    assert slice_normal / len(calibration.abnormal_rows) == pytest.approx(n_normal / n_abnormal)

@@ -120,16 +120,3 @@ def test_a_target_goes_with_the_false_alarm_objective_only(
 ) -> None:
     with pytest.raises(ValueError, match="target"):
         calibrated_threshold(NORMAL, ABNORMAL, objective, target)  # type: ignore[arg-type]
-
-
-def test_weighting_normal_beats_moves_the_f1_threshold_up() -> None:
-    # Unweighted, flagging the one normal beat at 3/16 costs less F1 than missing the abnormal
-    # beat at 2/16; counted as ten beats, that normal beat is worth sparing.
-    normal, abnormal = sixteenths(1, 3), sixteenths(2, 6, 7, 8)
-    unweighted = calibrated_threshold(normal, abnormal, "max_f1")
-    weighted = calibrated_threshold(normal, abnormal, "max_f1", normal_weight=10.0)
-    assert unweighted.threshold < 2 / 16
-    assert 3 / 16 < weighted.threshold < 6 / 16
-    assert weighted.normal_weight == 10.0
-    assert weighted.precision == 1.0
-    assert weighted.accuracy == pytest.approx((3 + 10 * 2) / (4 + 10 * 2))
