@@ -83,7 +83,7 @@ def test_shipped_model_beats_the_tutorial_over_http(
     client: TestClient, reference_test_split: tuple[np.ndarray, np.ndarray]
 ) -> None:
     """The shipped model's reference figures at the default threshold, issue #17's goals:
-    accuracy 0.986 (goal 0.97; the tutorial: 0.944) and ROC AUC 0.9975 (goal 0.997)."""
+    accuracy 0.984 (goal 0.97; the tutorial: 0.944) and ROC AUC 0.9991 (goal 0.997)."""
     beats, is_abnormal = reference_test_split
     response = client.post("/v1/predict", json={"beats": beats.tolist()})
     assert response.status_code == 200
@@ -99,8 +99,8 @@ def test_shipped_model_keeps_its_accuracy_on_beats_cut_two_samples_late(
     client: TestClient, reference_test_split: tuple[np.ndarray, np.ndarray]
 ) -> None:
     """Issue #17's shift tolerance: the test beats joined into a 250 Hz strip and cut again 2
-    samples later lose at most 0.01 of the accuracy of the strip cut where they began (0.978
-    against 0.985), which itself is within 0.005 of the rows' own (0.986)."""
+    samples later lose at most 0.01 of the accuracy of the strip cut where they began (0.975
+    against 0.985), which itself is within 0.005 of the rows' own (0.984)."""
     beats, is_abnormal = reference_test_split
 
     def accuracy(cut_beats: np.ndarray) -> float:
@@ -245,7 +245,10 @@ def test_an_aligning_model_says_how_far_it_moved_each_beat(aligned_model_dir: Pa
     assert smoothing is not None
     inner = slice(smoothing.window // 2 + 5, -(smoothing.window // 2 + 5))
     assert cut_late["compared"][inner] == pytest.approx(on_time["compared"][inner], abs=0.1)
-    assert cut_late["reconstruction_error"] == pytest.approx(on_time["reconstruction_error"], 0.05)
+    # moved back, the late cut scores within a tenth of the threshold of the beat cut on time
+    # (the shipped model without alignment: 0.0092 against 0.0073, a threshold of 0.0145)
+    threshold = read_metadata(aligned_model_dir).threshold
+    assert abs(cut_late["reconstruction_error"] - on_time["reconstruction_error"]) < threshold / 10
     assert "shift" not in plain[0] and plain[0]["verdict"] == cut_late["verdict"] == "normal"
 
 
@@ -268,9 +271,10 @@ def test_model_endpoint_describes_the_loaded_model(client: TestClient) -> None:
     assert model["created_at"]
     stats = model["training_errors"]
     assert stats["mean"] + stats["std"] == pytest.approx(model["threshold"])
-    # the shipped network, its threshold taken again by today's rule (ecg-train --from-model)
-    assert model["network_from"] == "ecg5000-sparse-20261204-3b2efeab"
+    # trained by today's defaults, not taken again from another model's network
+    assert model["network_from"] is None
     assert model["hyperparameters"]["threshold_max_shift"] == 6
+    assert model["hyperparameters"]["step_height"] == 3
 
 
 def test_health_and_ready_answer_once_the_model_is_loaded(client: TestClient) -> None:

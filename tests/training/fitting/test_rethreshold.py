@@ -94,9 +94,11 @@ def test_rethresholding_refuses_a_directory_that_is_not_a_model(
 def test_shipped_model_rethresholded_by_its_own_rule_keeps_its_figures(
     shipped_model_dir: Path, shipped_training_csv: Path, tmp_path: Path
 ) -> None:
-    """The shipped model's threshold, taken again from its own data by the rule its metadata
-    records, through the service's ONNX path: the same threshold, examples and held-out metrics,
-    so `--from-model` moves a model to another rule without moving anything else."""
+    """The shipped model's threshold (taken by training, with Keras scoring the beats), taken
+    again from its own data by the rule its metadata records, through the service's ONNX path:
+    the same threshold to float32 rounding, the same examples and held-out metrics. So
+    `--from-model` takes a threshold the way training does, and moves a model to another rule
+    without moving anything else."""
     metadata = read_metadata(shipped_model_dir)
     shift = metadata.training.hyperparameters["threshold_max_shift"]
     assert isinstance(metadata.threshold_rule, MeanPlusKStd) and isinstance(shift, float)
@@ -108,18 +110,3 @@ def test_shipped_model_rethresholded_by_its_own_rule_keeps_its_figures(
     exported = export_rethresholded(result, tmp_path / "model").metadata
     assert exported.metrics is not None and metadata.metrics is not None
     assert exported.metrics == metadata.metrics  # the same verdicts on the same 1,000 beats
-
-
-def test_shipped_network_by_the_rule_it_was_trained_with_gives_its_keras_threshold_back(
-    shipped_model_dir: Path, shipped_training_csv: Path
-) -> None:
-    """The shipped network was trained (with Keras scoring the threshold's beats) under the rule
-    of its day, beats shifted by up to 4 samples, and its threshold was 0.01273689411645421
-    (model ecg5000-sparse-20261204-3b2efeab). Taken again by that rule through ONNX, it comes
-    back to float32 rounding: `--from-model` takes a threshold the way training does."""
-    assert read_metadata(shipped_model_dir).training.network_from == (
-        "ecg5000-sparse-20261204-3b2efeab"
-    )
-    config = TrainConfig(threshold_max_shift=4.0)
-    result = retake_threshold(shipped_model_dir, load_beats(shipped_training_csv), config)
-    assert result.threshold == pytest.approx(0.01273689411645421, rel=1e-6)
