@@ -144,7 +144,8 @@ class Percentile(_Frozen):
 
 
 class CalibrationResult(_Frozen):
-    """What the calibrated threshold achieves on the labelled calibration slice (weighted)."""
+    """What the calibrated threshold achieves on the labelled beats it was chosen on (weighted only
+    in models calibrated on the validation slice alone: `Calibrated.normal_weight`)."""
 
     precision: FiniteFloat
     recall: FiniteFloat
@@ -154,7 +155,7 @@ class CalibrationResult(_Frozen):
 
 
 class Calibrated(_Frozen):
-    """threshold chosen on a labelled calibration slice of the training part (never the test split).
+    """threshold chosen on the training part's labelled beats (never the test split).
 
     objective `max_f1` maximises F1; `false_alarm_rate` catches the most abnormal beats while
     flagging at most `target_false_alarm_rate` of the normal ones (ties: fewer false alarms).

@@ -230,9 +230,8 @@ def add_threshold_options(parser: argparse.ArgumentParser) -> None:
         help=f"(default: {train.threshold_rule}; for a --recording baseline, percentile with P "
         "100, the baseline's largest error) "
         "mean-std: mean + K * std of the training normal beats' errors; percentile: the P-th "
-        "percentile of those errors; calibrated: chosen on a labelled slice of the training part "
-        "the model is not fitted on (the validation slice's normal beats and the training part's "
-        "abnormal beats; never the test rows)",
+        "percentile of those errors; calibrated: the best on the training part's labelled beats "
+        "(all its normal beats and all its abnormal ones; never the test rows)",
     )
     add(
         "--threshold-max-shift",

@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="keep the network of this model directory and take only its threshold again, by the "
-        "threshold options given, over the --data it was trained on (its seed and slices); the "
+        "threshold options given, over the --data it was trained on (its seed); the "
         "report and metadata are made again, the network files copied. For moving a model to "
         "another threshold rule without fitting it again; the options that shape a network are "
         "refused with it",
@@ -203,7 +203,8 @@ def rethreshold_and_export(dataset: Dataset, args: argparse.Namespace, started: 
 def format_calibration(rule: Calibrated) -> str:
     achieved = rule.achieved
     return (
-        f"on the calibration slice ({rule.n_normal} normal, {rule.n_abnormal} abnormal beats): "
+        f"on the training part's labelled beats ({rule.n_normal} normal, {rule.n_abnormal} "
+        "abnormal): "
         f"precision {achieved.precision:.4f}, recall {achieved.recall:.4f}, F1 {achieved.f1:.4f}, "
         f"false-alarm rate {achieved.false_alarm_rate:.4f}, accuracy {achieved.accuracy:.4f}"
     )

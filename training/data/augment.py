@@ -13,10 +13,11 @@ what it means on a real strip.
 - `recut`: the evaluation. Beats are joined into one strip at the recording's rate and cut again
   `shift` samples later, so each cut beat ends in the start of the next real beat of the strip.
 
-Step tolerance (`baseline_steps`, `draw_steps`; a training augmentation, on by default): the step
-an electrode moving puts in a recording's baseline. ECG5000's beats were each normalised on their
-own (mean 0, standard deviation 1), so a beat with a step keeps its scale: the step takes most of
-its spread and the QRS complex shrinks. ECG5000 labels such beats normal.
+Step tolerance (`baseline_steps`, `draw_steps`; a training augmentation, on by default but for a
+recording baseline): the step an electrode moving puts in a recording's baseline. ECG5000's beats
+were each normalised on their own (mean 0, standard deviation 1), so a beat with a step keeps its
+scale: the step takes most of its spread and the QRS complex shrinks. ECG5000 labels such beats
+normal.
 """
 
 from __future__ import annotations

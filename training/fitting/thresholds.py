@@ -5,9 +5,9 @@ Pure numpy. As in the service, a beat is abnormal when its error is strictly abo
 - `mean_plus_k_std_threshold`: mean + k * std of the training normal beats' errors (the tutorial's
   rule, k = 1).
 - `percentile_threshold`: a percentile of those errors.
-- `calibrated_threshold`: chosen on labelled errors of beats the model was not fitted on, to
-  maximise F1, or to catch the most abnormal beats while flagging at most a target fraction of
-  the normal ones.
+- `calibrated_threshold`: chosen on labelled errors (in training, of the training part's beats;
+  never the test rows), to maximise F1, or to catch the most abnormal beats while flagging at
+  most a target fraction of the normal ones.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@
 2. Min-max normalisation (one global min and max) fitted on the training part's normal beats.
 3. A seeded slice of those normal beats is held out for early stopping on its loss.
 4. The autoencoder is fitted on the remaining normal training beats, each shifted by a random
-   fraction of a sample every epoch (`training.data.augment`), optionally some given a baseline
-   step (`TrainConfig.step_height`), by default with the worst-reconstructed few trimmed from the
-   loss after a warm-up (`training.fitting.trimming`).
+   fraction of a sample every epoch (`training.data.augment`), by default a tenth of them given a
+   baseline step (`TrainConfig.step_height`; not for a recording baseline), and the
+   worst-reconstructed few trimmed from the loss after a warm-up (`training.fitting.trimming`).
    With an ensemble, several are fitted from different seeds (and families, for a mix) and the
    model averages their outputs.
 5. Beats are scored as the service scores them: normalised, smoothed (`TrainConfig.smoothing`),

@@ -136,6 +136,15 @@ def test_data_sets_are_scored_smoothed_and_recording_baselines_unsmoothed_by_def
     assert config_from_args(asked, baseline=True).smoothing_window == 7
 
 
+def test_data_sets_are_fitted_with_steps_and_recording_baselines_without_by_default() -> None:
+    args = build_parser().parse_args(["--data", "x.csv", "--output", "m"])
+    config = config_from_args(args)
+    assert (config.step_height, config.step_fraction) == (3.0, 0.1)
+    assert config_from_args(args, baseline=True).step_height == 0
+    asked = build_parser().parse_args(["--data", "x", "--output", "m", "--step-height", "2"])
+    assert config_from_args(asked, baseline=True).step_height == 2
+
+
 def test_threshold_beats_are_shifted_further_than_the_fitted_ones_by_default() -> None:
     args = build_parser().parse_args(["--data", "x.csv", "--output", "m", "--max-shift", "3"])
     config = config_from_args(args)
@@ -206,4 +215,5 @@ def test_from_model_writes_over_the_model_it_reads(
     assert after.threshold_rule.name == "calibrated"
     assert after.threshold != before.threshold
     assert after.files[ONNX_FILE] == before.files[ONNX_FILE]
-    assert after.training.network_from == before.training.network_from
+    # the network's origin: the model it was trained as (or, taken again before, its own origin)
+    assert after.training.network_from == (before.training.network_from or before.model_version)

@@ -60,6 +60,7 @@ def test_baseline_metadata_names_the_family_and_options_it_was_fitted_with(
     assert hyperparameters["max_epochs"] == 4 and hyperparameters["patience"] == 2  # QUICK's
     assert hyperparameters["smoothing_window"] == 0  # a baseline is fitted unsmoothed by default
     assert hyperparameters["threshold_max_shift"] == 0  # its threshold is over its beats as cut
+    assert hyperparameters["step_height"] == 0  # nor fitted with steps
     assert len(hyperparameters["member_seeds"]) == 1
 
 

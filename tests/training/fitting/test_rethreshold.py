@@ -38,7 +38,7 @@ def test_rethresholding_by_another_rule_moves_the_threshold(
     assert stricter.threshold_rule.describe().startswith("mean + 3 * std")
 
 
-def test_calibrated_rule_takes_the_models_own_calibration_slice(
+def test_calibrated_rule_taken_again_gives_the_threshold_training_calibrated(
     tiny_model_dir: Path, tiny_config: TrainConfig, synthetic_dataset
 ) -> None:
     from training.fitting.train import train

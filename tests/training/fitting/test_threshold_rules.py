@@ -152,3 +152,21 @@ def test_train_cli_options_select_the_rule() -> None:
     assert config.target_false_alarm_rate == 0.02
     defaults = config_from_args(build_parser().parse_args(["--data", "x", "--output", "m"]))
     assert defaults == TrainConfig()
+
+
+def test_a_rule_calibrated_on_the_weighted_slice_before_still_loads() -> None:
+    """Models calibrated on the early-stopping slice alone recorded its normal beats' weight; their
+    metadata.json still loads and says so, and today's rules record none (1)."""
+    achieved = {"precision": 0.97, "recall": 0.99, "f1": 0.98, "false_alarm_rate": 0.02}
+    before = Calibrated.model_validate(
+        {
+            "objective": "max_f1",
+            "n_normal": 234,
+            "n_abnormal": 1656,
+            "normal_weight": 10.0,
+            "achieved": {**achieved, "accuracy": 0.985},
+        }
+    )
+    assert "(normal beats weighted x10)" in before.describe()
+    today = Calibrated.model_validate({**before.model_dump(), "normal_weight": 1.0})
+    assert "weighted" not in today.describe()
