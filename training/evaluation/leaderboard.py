@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -57,6 +57,9 @@ from training.fitting.thresholds import (
     mean_plus_k_std_threshold,
     operating_point,
 )
+
+if TYPE_CHECKING:  # training.fitting.train imports TensorFlow, which only the fitting needs
+    from training.fitting.train import CalibrationSlice
 
 PCA_COMPONENTS = 4
 LEADERBOARD_CSV = "leaderboard.csv"
@@ -120,8 +123,7 @@ class Scored:
     errors_of: ErrorsOf
     threshold: float
     test_errors: np.ndarray
-    calibration_normal: np.ndarray
-    calibration_abnormal: np.ndarray
+    calibration: CalibrationSlice  # the labelled beats its calibrated threshold is chosen on
     strip_accuracy: float
     epochs_run: int
     train_seconds: float
@@ -190,9 +192,7 @@ def measure(entry: str, plan: SplitPlan, dataset: Dataset, config: TrainConfig) 
     is_abnormal = ~split.test_is_normal
     metrics = evaluate(scored.test_errors, is_abnormal, scored.threshold)
     calibrated = calibrated_threshold(
-        scored.calibration_normal,
-        scored.calibration_abnormal,
-        "max_f1",
+        scored.calibration.normal_errors, scored.calibration.abnormal_errors, "max_f1"
     ).threshold
     test_normal = scored.test_errors[split.test_is_normal]
     test_abnormal = scored.test_errors[is_abnormal]
@@ -245,7 +245,6 @@ def score_family(dataset: Dataset, config: TrainConfig) -> Scored:
     from training.fitting.train import train
 
     result = train(dataset, config)
-    calibration = result.calibration
     norm = result.normalisation
     with tempfile.TemporaryDirectory(prefix="ecg-leaderboard-") as directory:
         model_dir = Path(directory) / "model"
@@ -258,8 +257,7 @@ def score_family(dataset: Dataset, config: TrainConfig) -> Scored:
         errors_of=result.errors,
         threshold=result.threshold,
         test_errors=result.test_errors,
-        calibration_normal=calibration.normal_errors,
-        calibration_abnormal=calibration.abnormal_errors,
+        calibration=result.calibration,
         strip_accuracy=strip_accuracy,
         epochs_run=result.epochs_run,
         train_seconds=result.seconds,
@@ -311,6 +309,7 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
 
     from training.fitting.train import (
         alignment_of,
+        calibration_slice,
         fit_normalisation,
         smoothing_of,
         threshold_beats,
@@ -344,8 +343,7 @@ def score_pca(dataset: Dataset, config: TrainConfig) -> Scored:
         errors_of=errors_of,
         threshold=threshold,
         test_errors=errors_of(split.test_beats),
-        calibration_normal=train_errors,
-        calibration_abnormal=errors_of(split.train_beats[~split.train_is_normal]),
+        calibration=calibration_slice(errors_of, split, train_errors),
         strip_accuracy=float("nan"),
         epochs_run=0,
         train_seconds=seconds,
